@@ -1,0 +1,1 @@
+"""FlickrHub core runtime."""

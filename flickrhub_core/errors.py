@@ -1,0 +1,183 @@
+"""The one error hierarchy of FlickrHub.
+
+Every error a client, a worker or an operator can see is a :class:`FlickrHubError`.
+Each carries a stable machine ``code``, a human ``message`` safe to show anyone
+(never a secret, token, connection string or stack trace), optional ``details``
+and, for job failures, whether a retry can help. ``flickrhub_api.errors`` maps
+them to the HTTP envelope and status in one place.
+
+::
+
+    FlickrHubError
+    ├── InvalidRequest            400  bad input (field-level details)
+    ├── NotFound                  404  unknown (or someone else's) user, job, ...
+    ├── Conflict                  409
+    ├── ServiceUnavailable        503  a dependency is down or full
+    ├── ConfigError                    bad settings: refuses to start
+    ├── PluginError                    broken / unknown plugin: refuses to start
+    └── JobError                       a job failed (stored on the job)
+        ├── FlickrError                Flickr said no, or could not be reached
+        │   ├── FlickrApiError         HTTP 200 ``stat: fail`` (code, message)
+        │   ├── FlickrOAuthError       401/400 ``oauth_problem=...``
+        │   ├── FlickrHttpError        other HTTP status (5xx, 429, 404 ...)
+        │   └── FlickrTransportError   network error or timeout
+        └── OutcomeUnknown             a non-idempotent request may have run
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FlickrHubError(Exception):
+    """Base of every FlickrHub error."""
+
+    code: str = "ERR_INTERNAL"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidRequest(FlickrHubError):
+    code = "ERR_INVALID_REQUEST"
+    http_status = 400
+
+
+class NotFound(FlickrHubError):
+    code = "ERR_NOT_FOUND"
+    http_status = 404
+
+
+class Conflict(FlickrHubError):
+    code = "ERR_CONFLICT"
+    http_status = 409
+
+
+class ServiceUnavailable(FlickrHubError):
+    code = "ERR_UNAVAILABLE"
+    http_status = 503
+
+
+class ConfigError(FlickrHubError):
+    """Settings that cannot work; the process refuses to start with this one line."""
+
+    code = "ERR_CONFIG"
+
+
+class PluginError(FlickrHubError):
+    """A plugin that is unknown, fails to import or breaks a hook contract."""
+
+    code = "ERR_PLUGIN"
+
+
+class JobError(FlickrHubError):
+    """A job's failure. ``retryable`` says whether running it again can help."""
+
+    code = "ERR_JOB"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool = False,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, details=details, code=code)
+        self.retryable = retryable
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``{code, message, retryable}`` stored on the job record."""
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+class FlickrError(JobError):
+    """Flickr refused the call or could not be reached.
+
+    ``sent`` is False only when the request provably never reached Flickr
+    (connection refused, connect timeout): only then may a non-idempotent
+    call (upload, replace) be sent again.
+    """
+
+    code = "ERR_FLICKR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool = False,
+        sent: bool = True,
+        flickr_code: int | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.sent = sent
+        self.flickr_code = flickr_code
+        self.status = http_status
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        if self.flickr_code is not None:
+            data["flickr_code"] = self.flickr_code
+        if self.status is not None:
+            data["http_status"] = self.status
+        return data
+
+
+class FlickrApiError(FlickrError):
+    """HTTP 200 with ``stat: fail``: Flickr's ``code`` and ``message``."""
+
+    code = "ERR_FLICKR_API"
+
+
+class FlickrOAuthError(FlickrError):
+    """HTTP 401/400 with an ``oauth_problem`` body (bad signature, rejected token ...)."""
+
+    code = "ERR_FLICKR_OAUTH"
+
+    def __init__(self, problem: str, *, http_status: int) -> None:
+        super().__init__(
+            f"Flickr OAuth error: {problem}",
+            retryable=False,
+            sent=True,
+            http_status=http_status,
+        )
+        self.problem = problem
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        data["oauth_problem"] = self.problem
+        return data
+
+
+class FlickrHttpError(FlickrError):
+    """A non-200 HTTP answer that is not an OAuth problem (5xx, 429, 404 ...)."""
+
+    code = "ERR_FLICKR_HTTP"
+
+
+class FlickrTransportError(FlickrError):
+    """Network failure or timeout talking to Flickr."""
+
+    code = "ERR_FLICKR_TRANSPORT"
+
+
+class OutcomeUnknown(JobError):
+    """A non-idempotent request (upload, replace) may have reached Flickr.
+
+    Sending it again could duplicate a photo, so the job fails instead.
+    """
+
+    code = "ERR_OUTCOME_UNKNOWN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
