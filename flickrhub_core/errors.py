@@ -163,6 +163,8 @@ class FlickrHttpError(FlickrError):
     """A non-200 HTTP answer that is not an OAuth problem (5xx, 429, 404 ...)."""
 
     code = "ERR_FLICKR_HTTP"
+    #: Seconds Flickr asked us to wait (``Retry-After`` on 429/503), if it said.
+    retry_after: float | None = None
 
 
 class FlickrTransportError(FlickrError):

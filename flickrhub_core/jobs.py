@@ -72,7 +72,9 @@ class Job(BaseModel):
     meta: dict[str, Any] | None = None
     #: Reference to an upload blob (upload/replace); photo bytes never travel in the job.
     blob_id: str | None = None
-    #: Set when the call was answered while the target was not reachable again (see worker).
+    #: Skip the response cache for this call (read and write).
+    cache_bypass: bool = False
+    #: Progress of long work while running, e.g. ``{"bytes_sent": n, "bytes_total": m}``.
     progress: dict[str, Any] | None = None
 
     @property
@@ -109,6 +111,7 @@ class Job(BaseModel):
             "duration_ms": self.duration_ms,
             "trace_id": self.trace_id,
             "meta": self.meta,
+            "progress": self.progress,
         }
         if self.state is JobState.COMPLETED:
             view["returnvalue"] = {"from_cache": self.from_cache, "flickr": self.result}

@@ -1,0 +1,60 @@
+"""The transport contract. A message is a small JSON body naming a job; the job's
+record lives in the job store, so a message can be redelivered safely."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class Delivery(Protocol):
+    """One received message. Exactly one of ``ack``/``dead_letter``/``requeue`` is called."""
+
+    body: bytes
+    redelivered: bool
+
+    async def ack(self) -> None: ...
+
+    async def dead_letter(self, reason: str) -> None:
+        """Move the message to ``flickr_dlq`` (exhausted or unreadable)."""
+
+    async def requeue(self) -> None:
+        """Give the message back for another consumer (shutdown mid-job)."""
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    async def cancel(self) -> None:
+        """Stop taking new messages; in-flight handlers are left to finish."""
+
+
+class Broker(ABC):
+    """Durable queues per target plus the dead-letter queue."""
+
+    #: Whether API and workers in separate processes can share it.
+    shared: bool = False
+
+    async def connect(self) -> None:  # noqa: B027 - optional
+        """Open connections; called once at start."""
+
+    async def close(self) -> None:  # noqa: B027 - optional
+        """Close connections; unacked messages go back to their queue."""
+
+    @abstractmethod
+    async def publish(self, queue: str, body: bytes) -> None:
+        """Send a persistent message; returns only once the broker has it."""
+
+    @abstractmethod
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
+        """Run ``handler`` for each message, at most ``prefetch`` at once."""
+
+    @abstractmethod
+    async def depth(self, queue: str) -> int:
+        """Messages waiting (not in flight)."""
+
+    @abstractmethod
+    async def peek_dead(self, limit: int = 100) -> list[tuple[bytes, str]]:
+        """Bodies and reasons in the dead-letter queue, oldest first, left in place."""

@@ -1,0 +1,216 @@
+"""Embedded in-process backends: the defaults when no plugin provides one.
+
+They serve ``flickrhub run`` (API and workers in one process) and tests. None of
+them can be shared between processes; the runtime refuses such a setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator
+
+from flickrhub_core.errors import InvalidRequest, NotFound
+from flickrhub_core.jobs import Job
+from flickrhub_core.stores import BlobInfo, JobQuery, PendingAuth, StoredToken
+
+BLOB_CHUNK = 64 * 1024
+
+
+class MemoryJobStore:
+    """Jobs in a dict, oldest evicted past ``max_jobs`` so a long run stays bounded."""
+
+    def __init__(self, max_jobs: int = 100_000) -> None:
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._max = max_jobs
+
+    async def save(self, job: Job) -> None:
+        self._jobs[job.id] = job.model_copy()
+        if job.idempotency_key:
+            self._idempotency[(job.owner, job.idempotency_key)] = job.id
+        while len(self._jobs) > self._max:
+            _, old = self._jobs.popitem(last=False)
+            if old.idempotency_key:
+                self._idempotency.pop((old.owner, old.idempotency_key), None)
+
+    async def get(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        return job.model_copy() if job is not None else None
+
+    async def delete(self, job_id: str) -> None:
+        job = self._jobs.pop(job_id, None)
+        if job is not None and job.idempotency_key:
+            self._idempotency.pop((job.owner, job.idempotency_key), None)
+
+    async def find_idempotent(self, owner: str, key: str) -> Job | None:
+        job_id = self._idempotency.get((owner, key))
+        return await self.get(job_id) if job_id else None
+
+    async def list(self, query: JobQuery) -> list[Job]:
+        out: list[Job] = []
+        for job in reversed(self._jobs.values()):
+            if job.owner != query.owner:
+                continue
+            if query.user_id is not None and job.user_id != query.user_id:
+                continue
+            if query.state is not None and job.state is not query.state:
+                continue
+            if query.target is not None and job.target != query.target:
+                continue
+            if query.method is not None and job.method != query.method:
+                continue
+            out.append(job.model_copy())
+            if len(out) >= query.limit:
+                break
+        return out
+
+
+class MemoryTokenStore:
+    """Connected accounts in memory: lost on restart (the ``local`` plugin keeps them)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, StoredToken] = {}
+
+    async def get(self, user_id: str) -> StoredToken | None:
+        return self._tokens.get(user_id)
+
+    async def find_account(
+        self, owner: str, consumer_key: str, user_nsid: str
+    ) -> StoredToken | None:
+        for token in self._tokens.values():
+            if (token.owner, token.consumer_key, token.user_nsid) == (
+                owner,
+                consumer_key,
+                user_nsid,
+            ):
+                return token
+        return None
+
+    async def put(self, token: StoredToken) -> None:
+        self._tokens[token.user_id] = token
+
+    async def delete(self, user_id: str) -> bool:
+        return self._tokens.pop(user_id, None) is not None
+
+    async def list(self, owner: str) -> list[StoredToken]:
+        return [t for t in self._tokens.values() if t.owner == owner]
+
+
+class MemoryBlobStore:
+    """Upload bytes in memory; for tests and single-process runs of small photos."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[BlobInfo, bytes]] = {}
+
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        filename: str,
+        content_type: str | None,
+        max_bytes: int | None = None,
+    ) -> BlobInfo:
+        digest = hashlib.sha256()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise InvalidRequest(f"photo is larger than {max_bytes} bytes")
+            digest.update(chunk)
+            parts.append(chunk)
+        info = BlobInfo(uuid.uuid4().hex, size, filename, content_type, digest.hexdigest())
+        self._blobs[info.id] = (info, b"".join(parts))
+        return info
+
+    async def stat(self, blob_id: str) -> BlobInfo | None:
+        entry = self._blobs.get(blob_id)
+        return entry[0] if entry else None
+
+    async def open(self, blob_id: str) -> AsyncIterator[bytes]:
+        entry = self._blobs.get(blob_id)
+        if entry is None:
+            raise NotFound("upload data not found")
+        data = entry[1]
+        for start in range(0, len(data), BLOB_CHUNK):
+            yield data[start : start + BLOB_CHUNK]
+
+    async def delete(self, blob_id: str) -> None:
+        self._blobs.pop(blob_id, None)
+
+
+class MemoryCache:
+    """Per-user response cache with TTLs and a bounded size (oldest entries go first)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._max = max_entries
+
+    async def get(self, user_id: str, key: str) -> bytes | None:
+        entry = self._entries.get((user_id, key))
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= time.monotonic():
+            del self._entries[(user_id, key)]
+            return None
+        return value
+
+    async def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
+        self._entries[(user_id, key)] = (time.monotonic() + ttl, value)
+        self._entries.move_to_end((user_id, key))
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    async def invalidate_user(self, user_id: str) -> None:
+        for entry_key in [k for k in self._entries if k[0] == user_id]:
+            del self._entries[entry_key]
+
+
+class MemoryRequestTokenStore:
+    """Pending OAuth request tokens; expired ones are dropped when met."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[float, PendingAuth]] = {}
+
+    async def put(self, pending: PendingAuth, ttl: float) -> None:
+        now = time.monotonic()
+        self._pending = {k: v for k, v in self._pending.items() if v[0] > now}
+        self._pending[pending.oauth_token] = (now + ttl, pending)
+
+    async def take(self, oauth_token: str) -> PendingAuth | None:
+        entry = self._pending.pop(oauth_token, None)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+
+class MemoryRateLimiter:
+    """GCRA: ``per_hour`` calls per key, evenly spaced, with a small burst.
+
+    Callers reserve their slot before sleeping, so waiting callers are served in
+    order and never fail; ``back_off`` pushes every caller of a key back.
+    """
+
+    def __init__(self, per_hour: int, burst: int = 10) -> None:
+        self._interval = 3600.0 / per_hour if per_hour > 0 else 0.0
+        self._burst = max(1, burst)
+        self._tat: dict[str, float] = {}
+
+    async def acquire(self, key: str) -> float:
+        now = time.monotonic()
+        tat = max(self._tat.get(key, now), now)
+        wait = max(0.0, tat - now - (self._burst - 1) * self._interval)
+        self._tat[key] = tat + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+    async def back_off(self, key: str, seconds: float) -> None:
+        now = time.monotonic()
+        floor = now + seconds + (self._burst - 1) * self._interval
+        self._tat[key] = max(self._tat.get(key, now), floor)

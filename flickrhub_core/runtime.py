@@ -1,0 +1,256 @@
+"""The runtime: settings, plugins and the backends they chose, shared by the API
+and the worker host of one process.
+
+Backends come from plugin hooks; the embedded in-memory defaults answer when no
+plugin does. A combination that cannot work across processes is refused here,
+at start, with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from flickrhub_core import logs, metrics
+from flickrhub_core.broker import Broker, MemoryBroker
+from flickrhub_core.errors import ConfigError, NotFound, ServiceUnavailable
+from flickrhub_core.events import JobEvent
+from flickrhub_core.flickr import Credentials, Endpoints, FlickrClient
+from flickrhub_core.jobs import Job, JobState, utcnow
+from flickrhub_core.memory import (
+    MemoryBlobStore,
+    MemoryCache,
+    MemoryJobStore,
+    MemoryRateLimiter,
+    MemoryRequestTokenStore,
+    MemoryTokenStore,
+)
+from flickrhub_core.plugins import Plugins, load_plugins
+from flickrhub_core.settings import Settings
+from flickrhub_core.stores import (
+    BlobStore,
+    Cache,
+    JobStore,
+    RateLimiter,
+    RequestTokenStore,
+    TokenStore,
+)
+from flickrhub_core.targets import Target
+
+Role = Literal["embedded", "api", "worker"]
+
+
+@dataclass
+class Backends:
+    jobs: JobStore
+    tokens: TokenStore
+    blobs: BlobStore
+    cache: Cache
+    request_tokens: RequestTokenStore
+    limiter: RateLimiter
+
+
+class Runtime:
+    """Everything one FlickrHub process runs on. Build with :meth:`create`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: Plugins,
+        *,
+        role: Role = "embedded",
+        broker: Broker | None = None,
+        consumer: Credentials | None = None,
+    ) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.role = role
+        self.log = logs.get_logger(role=role)
+        self.targets: dict[str, Target] = plugins.targets()
+        self.broker: Broker = broker or MemoryBroker()
+        self.consumer = consumer or _consumer_from(settings)
+        self.endpoints = Endpoints(
+            rest_url=settings.flickr_rest_url,
+            upload_url=settings.flickr_upload_url,
+            replace_url=settings.flickr_replace_url,
+            oauth_url=settings.flickr_oauth_url,
+        )
+        self.backends = self._resolve_backends()
+        self.flickr: FlickrClient | None = None
+        self._started = False
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        role: Role = "embedded",
+        plugins: Plugins | None = None,
+        broker: Broker | None = None,
+        consumer: Credentials | None = None,
+    ) -> Runtime:
+        return cls(
+            settings,
+            plugins or load_plugins(settings.plugin_allowlist),
+            role=role,
+            broker=broker,
+            consumer=consumer,
+        )
+
+    # --- backends --------------------------------------------------------------------
+
+    def _resolve_backends(self) -> Backends:
+        p = self.plugins
+        s = self.settings
+        backends = Backends(
+            jobs=p.job_store(self) or MemoryJobStore(),
+            tokens=p.token_store(self) or MemoryTokenStore(),
+            blobs=p.blob_store(self) or MemoryBlobStore(),
+            cache=p.cache_backend(self) or MemoryCache(),
+            request_tokens=p.request_token_store(self) or MemoryRequestTokenStore(),
+            limiter=p.rate_limiter(self)
+            or MemoryRateLimiter(s.flickr_rate_limit_per_hour, s.rate_limit_burst),
+        )
+        if self.role != "embedded":
+            shared_needed = {
+                "broker": self.broker.shared,
+                "job store": not isinstance(backends.jobs, MemoryJobStore),
+                "OAuth request-token store": not isinstance(
+                    backends.request_tokens, MemoryRequestTokenStore
+                ),
+            }
+            missing = [name for name, ok in shared_needed.items() if not ok]
+            if missing:
+                raise ConfigError(
+                    f"'flickrhub {self.role}' runs apart from the other processes, but the "
+                    f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} in memory: "
+                    "set RABBIT_URL and REDIS_URL, or use 'flickrhub run'"
+                )
+        return backends
+
+    @property
+    def jobs(self) -> JobStore:
+        return self.backends.jobs
+
+    @property
+    def tokens(self) -> TokenStore:
+        return self.backends.tokens
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.backends.blobs
+
+    @property
+    def cache(self) -> Cache:
+        return self.backends.cache
+
+    @property
+    def request_tokens(self) -> RequestTokenStore:
+        return self.backends.request_tokens
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.backends.limiter
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            raise NotFound(f"unknown target {name!r}") from None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        logs.add_sink(self.plugins.log_event)
+        self.flickr = FlickrClient(
+            self.endpoints,
+            timeout=self.settings.flickr_timeout,
+            upload_timeout=self.settings.upload_timeout,
+            on_call=_record_call,
+        )
+        await self.broker.connect()
+        await self.plugins.startup(self)
+        self._started = True
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.plugins.shutdown(self)
+        await self.broker.close()
+        if self.flickr is not None:
+            await self.flickr.aclose()
+        logs.clear_sinks()
+
+    def require_flickr(self) -> FlickrClient:
+        if self.flickr is None:
+            raise ServiceUnavailable("runtime not started")
+        return self.flickr
+
+    def require_consumer(self) -> Credentials:
+        if self.consumer is None:
+            raise ConfigError("no Flickr consumer key: set FLICKR_API_KEY and FLICKR_API_SECRET")
+        return self.consumer
+
+    # --- jobs ------------------------------------------------------------------------
+
+    async def enqueue(self, job: Job) -> Job:
+        """Store a new job and publish it; if the broker does not take it, no record stays."""
+        await self.jobs.save(job)
+        try:
+            await self.broker.publish(job.queue, encode_message(job))
+        except Exception as exc:
+            await self.jobs.delete(job.id)
+            self.log.error("queue_publish_error", job_id=job.id, error=type(exc).__name__)
+            raise ServiceUnavailable("the job queue is not available; try again") from None
+        metrics.JOBS_ENQUEUED.labels(job.target).inc()
+        await self.emit("job_enqueued", job, None)
+        return job
+
+    async def cancel(self, job: Job) -> Job:
+        """Cancel a job that has not started; a started or finished one is left alone."""
+        if job.state is not JobState.QUEUED:
+            return job
+        previous = job.state
+        job.state = JobState.CANCELLED
+        job.finished_at = utcnow()
+        await self.jobs.save(job)
+        await self.emit("job_cancelled", job, previous)
+        return job
+
+    async def emit(self, name: str, job: Job, previous: JobState | None) -> None:
+        """Announce a state change to plugins (the archive) and the log."""
+        self.log.info(
+            name,
+            job_id=job.id,
+            user_id=job.user_id,
+            target=job.target,
+            flickr_method=job.method,
+            state=job.state.value,
+            attempt=job.attempts,
+            trace_id=job.trace_id,
+        )
+        for failure in await self.plugins.job_event(JobEvent(name, job, previous)):
+            self.log.error("job_event_listener_failed", job_id=job.id, error=repr(failure))
+
+
+def encode_message(job: Job) -> bytes:
+    return json.dumps({"job_id": job.id, "target": job.target}).encode()
+
+
+def _consumer_from(settings: Settings) -> Credentials | None:
+    if settings.flickr_api_key and settings.flickr_api_secret:
+        return Credentials(settings.flickr_api_key, settings.flickr_api_secret.get_secret_value())
+    return None
+
+
+def _record_call(record: object) -> None:
+    kind = getattr(record, "kind", "rest")
+    outcome = "ok" if getattr(record, "ok", False) else "error"
+    metrics.FLICKR_CALLS.labels(kind, outcome).inc()
+    duration = getattr(record, "duration_s", None)
+    if isinstance(duration, float):
+        metrics.FLICKR_LATENCY.labels(kind).observe(duration)

@@ -1,0 +1,137 @@
+"""Settings, read from the environment and a ``.env`` file.
+
+Names the earlier system used keep their names (``PORT``, ``REDIS_URL``, ...);
+new ones start with ``FLICKRHUB_``. An invalid value stops the start with one
+line naming the variable (:func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flickrhub_core.errors import ConfigError
+
+FLICKR_REST_URL = "https://api.flickr.com/services/rest/"
+FLICKR_UPLOAD_URL = "https://up.flickr.com/services/upload/"
+FLICKR_REPLACE_URL = "https://up.flickr.com/services/replace/"
+FLICKR_OAUTH_URL = "https://www.flickr.com/services/oauth"
+
+
+class Settings(BaseSettings):
+    """Every setting FlickrHub reads. ``flickrhub config`` prints them, secrets redacted."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # --- the earlier system's names -------------------------------------------------
+    port: int = Field(3000, ge=0, le=65535, validation_alias="PORT")
+    redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
+    mongo_url: SecretStr | None = Field(None, validation_alias="MONGO_URL")
+    mongo_db: str = Field("flickrhub", validation_alias="MONGO_DB")
+    rabbit_url: SecretStr | None = Field(None, validation_alias="RABBIT_URL")
+    flickr_api_key: str | None = Field(None, validation_alias="FLICKR_API_KEY")
+    flickr_api_secret: SecretStr | None = Field(None, validation_alias="FLICKR_API_SECRET")
+    flickr_rest_url: str = Field(FLICKR_REST_URL, validation_alias="FLICKR_REST_URL")
+    flickr_upload_url: str = Field(FLICKR_UPLOAD_URL, validation_alias="FLICKR_UPLOAD_URL")
+    flickr_replace_url: str = Field(FLICKR_REPLACE_URL, validation_alias="FLICKR_REPLACE_URL")
+    flickr_oauth_url: str = Field(FLICKR_OAUTH_URL, validation_alias="FLICKR_OAUTH_URL")
+    oauth_mode: Literal["oob", "callback"] = Field("oob", validation_alias="OAUTH_MODE")
+    callback_url: str | None = Field(None, validation_alias="CALLBACK_URL")
+    job_retry_attempts: int = Field(3, ge=1, le=50, validation_alias="JOB_RETRY_ATTEMPTS")
+    job_ttl_complete: int = Field(86_400, ge=0, validation_alias="JOB_TTL_COMPLETE")
+    job_ttl_fail: int = Field(7 * 86_400, ge=0, validation_alias="JOB_TTL_FAIL")
+    cache_enabled: bool = Field(True, validation_alias="CACHE_ENABLED")
+    cache_ttl_seconds: int = Field(300, ge=0, validation_alias="CACHE_TTL_SECONDS")
+    flickr_rate_limit_per_hour: int = Field(
+        3600, ge=0, validation_alias="FLICKR_RATE_LIMIT_PER_HOUR"
+    )
+    worker_concurrency: int = Field(8, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")
+    obs_api_url: str | None = Field(None, validation_alias="OBS_API_URL")
+    obs_api_key: SecretStr | None = Field(None, validation_alias="OBS_API_KEY")
+    service_name: str = Field("flickrhub", validation_alias="SERVICE_NAME")
+    service_env: str = Field("local", validation_alias="SERVICE_ENV")
+
+    # --- FlickrHub's own --------------------------------------------------------------
+    host: str = Field("127.0.0.1", validation_alias="FLICKRHUB_HOST")
+    plugins: str | None = Field(None, validation_alias="FLICKRHUB_PLUGINS")
+    data_dir: Path = Field(Path(".flickrhub"), validation_alias="FLICKRHUB_DATA_DIR")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias="FLICKRHUB_LOG_FORMAT"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias="FLICKRHUB_LOG_LEVEL"
+    )
+    rate_limit_burst: int = Field(10, ge=1, validation_alias="FLICKRHUB_RATE_LIMIT_BURST")
+    cache_ttl_overrides: dict[str, int] = Field(
+        default_factory=dict, validation_alias="FLICKRHUB_CACHE_TTLS"
+    )
+    flickr_timeout: float = Field(30.0, gt=0, validation_alias="FLICKRHUB_FLICKR_TIMEOUT")
+    upload_timeout: float = Field(300.0, gt=0, validation_alias="FLICKRHUB_UPLOAD_TIMEOUT")
+    retry_wait_initial: float = Field(0.5, ge=0, validation_alias="FLICKRHUB_RETRY_WAIT_INITIAL")
+    retry_wait_max: float = Field(30.0, ge=0, validation_alias="FLICKRHUB_RETRY_WAIT_MAX")
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, gt=0, validation_alias="FLICKRHUB_MAX_UPLOAD_BYTES"
+    )
+    sandbox_port: int = Field(0, ge=0, le=65535, validation_alias="FLICKRHUB_SANDBOX_PORT")
+    shutdown_grace: float = Field(25.0, ge=0, validation_alias="FLICKRHUB_SHUTDOWN_GRACE")
+
+    @field_validator("oauth_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "flickr_rest_url", "flickr_upload_url", "flickr_replace_url", "flickr_oauth_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @property
+    def plugin_allowlist(self) -> list[str] | None:
+        """Names from ``FLICKRHUB_PLUGINS``, or None when unset (all installed)."""
+        if self.plugins is None or not self.plugins.strip():
+            return None
+        return [name.strip() for name in self.plugins.split(",") if name.strip()]
+
+    @property
+    def uses_real_flickr(self) -> bool:
+        return bool(self.flickr_api_key)
+
+    def cache_ttl_for(self, method: str) -> int:
+        return self.cache_ttl_overrides.get(method, self.cache_ttl_seconds)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings by environment name, secrets shown as ``********``."""
+        out: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            env_name = alias if isinstance(alias, str) else name.upper()
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            out[env_name] = value
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad value raises :class:`ConfigError` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

@@ -1,0 +1,185 @@
+"""The backend contracts plugins implement, and the records they hold.
+
+Each protocol is what the core needs of one concern; the embedded defaults are
+in :mod:`flickrhub_core.memory`, persistent ones come from plugins (``local``,
+``redis``, ``mongo``) through the hooks in :mod:`flickrhub_core.hookspecs`.
+All methods are async because every real backend does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from flickrhub_core.jobs import Job, JobState, utcnow
+
+
+class StoredToken(BaseModel):
+    """A connected Flickr account: the access token and whom it belongs to."""
+
+    user_id: str
+    owner: str = "default"
+    consumer_key: str
+    consumer_secret: str
+    token: str
+    token_secret: str
+    user_nsid: str
+    username: str = ""
+    fullname: str = ""
+    perms: str = "write"
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        hidden = {"consumer_secret", "token", "token_secret"}
+        return [(k, "********" if k in hidden else v) for k, v in super().__repr_args__()]
+
+    def public_view(self) -> dict[str, object]:
+        """What an API client may see of a connected account (never a secret)."""
+        return {
+            "user_id": self.user_id,
+            "user_nsid": self.user_nsid,
+            "username": self.username,
+            "fullname": self.fullname,
+            "perms": self.perms,
+            "connected_at": self.created_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+class PendingAuth(BaseModel):
+    """An OAuth request token between ``/auth/start`` and ``/auth/complete``."""
+
+    oauth_token: str
+    oauth_token_secret: str
+    consumer_key: str
+    consumer_secret: str
+    state: str
+    callback: str
+    perms: str = "write"
+    owner: str = "default"
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        hidden = {"consumer_secret", "oauth_token_secret"}
+        return [(k, "********" if k in hidden else v) for k, v in super().__repr_args__()]
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """An upload's bytes at rest; jobs carry only ``id``."""
+
+    id: str
+    size: int
+    filename: str
+    content_type: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Filters for listing jobs; ``owner`` is always applied."""
+
+    owner: str
+    user_id: str | None = None
+    state: JobState | None = None
+    target: str | None = None
+    method: str | None = None
+    limit: int = 50
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Hot job state: every read and write of a job's record goes through here."""
+
+    async def save(self, job: Job) -> None:
+        """Create or replace the whole record."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def delete(self, job_id: str) -> None:
+        """Forget a job (only used when its message could not be published)."""
+
+    async def find_idempotent(self, owner: str, key: str) -> Job | None:
+        """The job created earlier by ``owner`` with ``Idempotency-Key: key``."""
+
+    async def list(self, query: JobQuery) -> list[Job]:
+        """Newest first."""
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Connected accounts; must survive a restart."""
+
+    async def get(self, user_id: str) -> StoredToken | None: ...
+
+    async def find_account(
+        self, owner: str, consumer_key: str, user_nsid: str
+    ) -> StoredToken | None:
+        """The token of one Flickr account, so re-authorising keeps its ``user_id``."""
+
+    async def put(self, token: StoredToken) -> None:
+        """Insert or replace by ``user_id``."""
+
+    async def delete(self, user_id: str) -> bool: ...
+
+    async def list(self, owner: str) -> list[StoredToken]: ...
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Upload bytes between the API and the worker, streamed both ways."""
+
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        filename: str,
+        content_type: str | None,
+        max_bytes: int | None = None,
+    ) -> BlobInfo:
+        """Store a stream; raise :class:`~flickrhub_core.errors.InvalidRequest` past ``max_bytes``
+        (nothing is left behind)."""
+
+    async def stat(self, blob_id: str) -> BlobInfo | None: ...
+
+    def open(self, blob_id: str) -> AsyncIterator[bytes]:
+        """Stream a blob's bytes in chunks (raises NotFound if it is gone)."""
+
+    async def delete(self, blob_id: str) -> None: ...
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """Flickr read responses per user. Keys are opaque hashes made by the core."""
+
+    async def get(self, user_id: str, key: str) -> bytes | None: ...
+
+    async def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def invalidate_user(self, user_id: str) -> None:
+        """Forget every cached read of one user (after that user's write)."""
+
+
+@runtime_checkable
+class RequestTokenStore(Protocol):
+    """OAuth request tokens waiting for the user's approval (short-lived)."""
+
+    async def put(self, pending: PendingAuth, ttl: float) -> None: ...
+
+    async def take(self, oauth_token: str) -> PendingAuth | None:
+        """Remove and return: a request token is used once."""
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """Keeps all workers together under Flickr's per-key hourly limit."""
+
+    async def acquire(self, key: str) -> float:
+        """Wait until one call may be made; return the seconds waited."""
+
+    async def back_off(self, key: str, seconds: float) -> None:
+        """Flickr answered 429: make every caller of ``key`` wait ``seconds`` more."""

@@ -1,0 +1,233 @@
+"""Run one job to its outcome: cache, attempts with backoff, store, announce.
+
+The outcome is stored (and archived through ``job_event``) before the caller
+acknowledges the message, so a crash at any point loses nothing: the message
+comes back and the stored state says what is left to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from enum import StrEnum
+from typing import Any
+
+import stamina
+
+from flickrhub_core import metrics
+from flickrhub_core.errors import (
+    FlickrError,
+    FlickrHttpError,
+    FlickrTransportError,
+    JobError,
+    OutcomeUnknown,
+)
+from flickrhub_core.flickr import Credentials
+from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.targets import Target, TargetContext
+from flickrhub_core.worker.session import UserFlickr
+
+# The runner logs ``job_retrying`` itself, with the job's ids; stamina's own line would repeat it.
+stamina.instrumentation.set_on_retry_hooks([])
+
+#: Progress reports are saved at most this often per job.
+PROGRESS_INTERVAL = 0.5
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"  # failed after exhausting retries: the message goes to the DLQ
+    SKIPPED = "skipped"  # already finished (redelivery) or gone
+
+
+class JobRunner:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.log = runtime.log
+
+    async def run(self, job: Job) -> Outcome:
+        if job.state.finished:
+            return Outcome.SKIPPED
+        target = self.rt.targets.get(job.target)
+        if target is None:
+            return await self._fail(job, JobError(f"target {job.target!r} is not enabled"))
+        if job.state is JobState.RUNNING and not target.idempotent:
+            # The last attempt was interrupted mid-request: Flickr may have the photo.
+            return await self._fail(
+                job,
+                OutcomeUnknown(
+                    f"the worker stopped during a {target.name} request; it was not sent "
+                    "again because Flickr may already have it"
+                ),
+            )
+        if job.attempts >= job.max_attempts:
+            return await self._fail(job, JobError("no attempts left"), dead=True)
+        token = await self.rt.tokens.get(job.user_id)
+        if token is None:
+            return await self._fail(
+                job,
+                JobError("no connected Flickr account for this user_id", code="ERR_TOKEN_NOT_FOUND"),
+            )
+        credentials = Credentials(
+            token.consumer_key, token.consumer_secret, token.token, token.token_secret
+        )
+        session = UserFlickr(self.rt.require_flickr(), credentials, self.rt.limiter)
+
+        ttl = None if job.cache_bypass or not self.rt.settings.cache_enabled else (
+            target.cache_ttl(job, self.rt.settings)
+        )
+        key = cache_key(job) if ttl else ""
+        if ttl:
+            cached = await self.rt.cache.get(job.user_id, key)
+            metrics.CACHE.labels("hit" if cached is not None else "miss").inc()
+            if cached is not None:
+                self.log.info("cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method)
+                return await self._complete(job, json.loads(cached), from_cache=True)
+            self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
+
+        try:
+            result = await self._attempts(job, target, session)
+        except JobError as exc:
+            exhausted = exc.retryable
+            return await self._fail(job, exc, dead=exhausted)
+
+        encoded = json.dumps(result, separators=(",", ":")).encode()
+        if len(encoded) > MAX_RESULT_BYTES:
+            return await self._fail(
+                job,
+                JobError(
+                    f"the result is {len(encoded)} bytes, over the {MAX_RESULT_BYTES}-byte "
+                    "limit; ask for fewer items (per_page)",
+                    code="ERR_RESULT_TOO_LARGE",
+                ),
+            )
+        if ttl:
+            await self.rt.cache.set(job.user_id, key, encoded, ttl)
+        if target.is_write(job):
+            await self.rt.cache.invalidate_user(job.user_id)
+        return await self._complete(job, result, from_cache=False)
+
+    async def _attempts(self, job: Job, target: Target, session: UserFlickr) -> Any:
+        s = self.rt.settings
+        remaining = job.max_attempts - job.attempts
+        last_progress = 0.0
+
+        async def report_progress(progress: dict[str, Any]) -> None:
+            nonlocal last_progress
+            now = time.monotonic()
+            if now - last_progress >= PROGRESS_INTERVAL:
+                last_progress = now
+                job.progress = progress
+                await self.rt.jobs.save(job)
+
+        async for attempt in stamina.retry_context(
+            on=_retryable,
+            attempts=remaining,
+            timeout=None,
+            wait_initial=s.retry_wait_initial,
+            wait_max=s.retry_wait_max,
+            wait_jitter=s.retry_wait_initial,
+        ):
+            with attempt:
+                previous = job.state
+                job.attempts += 1
+                job.state = JobState.RUNNING
+                job.started_at = job.started_at or utcnow()
+                await self.rt.jobs.save(job)
+                await self.rt.emit("job_started", job, previous)
+                ctx = TargetContext(
+                    job=job,
+                    flickr=session,
+                    blobs=self.rt.blobs,
+                    settings=s,
+                    log=self.log.bind(job_id=job.id, user_id=job.user_id),
+                    report_progress=report_progress,
+                )
+                try:
+                    return await target.execute(ctx)
+                except JobError as exc:
+                    failure = _classify(exc, target)
+                except Exception as exc:
+                    self.log.exception("target_crashed", job_id=job.id, target=target.name)
+                    failure = JobError(
+                        f"the {target.name} target failed unexpectedly ({type(exc).__name__})",
+                        code="ERR_TARGET",
+                    )
+                if failure.retryable and attempt.num < remaining:
+                    job.state = JobState.RETRYING
+                    job.error = bounded_error(failure.as_dict())
+                    await self.rt.jobs.save(job)
+                    metrics.RETRIES.labels(job.target).inc()
+                    await self.rt.emit("job_retrying", job, JobState.RUNNING)
+                raise failure
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    async def _complete(self, job: Job, result: Any, *, from_cache: bool) -> Outcome:
+        previous = job.state
+        job.state = JobState.COMPLETED
+        job.result = result
+        job.error = None
+        job.from_cache = from_cache
+        job.progress = None
+        job.started_at = job.started_at or utcnow()
+        job.finished_at = utcnow()
+        await self.rt.jobs.save(job)
+        await self._drop_photo(job)
+        await self._finished(job, previous, "job_completed", "completed")
+        return Outcome.COMPLETED
+
+    async def _fail(self, job: Job, error: JobError, *, dead: bool = False) -> Outcome:
+        previous = job.state
+        job.state = JobState.FAILED
+        job.error = bounded_error(error.as_dict())
+        job.dead_lettered = dead
+        job.finished_at = utcnow()
+        await self.rt.jobs.save(job)
+        if dead:
+            metrics.DEAD_LETTERS.labels(job.target).inc()
+        else:
+            await self._drop_photo(job)
+        await self._finished(job, previous, "job_dead" if dead else "job_failed", "failed")
+        return Outcome.DEAD if dead else Outcome.FAILED
+
+    async def _drop_photo(self, job: Job) -> None:
+        """A finished photo job's bytes are no longer needed; a dead-lettered one
+        keeps them so it can be replayed."""
+        if job.blob_id:
+            await self.rt.blobs.delete(job.blob_id)
+
+    async def _finished(self, job: Job, previous: JobState, event: str, outcome: str) -> None:
+        metrics.JOBS.labels(job.target, outcome).inc()
+        if job.duration_ms is not None:
+            metrics.JOB_DURATION.labels(job.target).observe(job.duration_ms / 1000)
+        await self.rt.emit(event, job, previous)
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, JobError) and exc.retryable
+
+
+def _classify(exc: JobError, target: Target) -> JobError:
+    """A non-idempotent request that may have reached Flickr must not be sent again."""
+    if target.idempotent or not isinstance(exc, FlickrError):
+        return exc
+    maybe_sent = (isinstance(exc, FlickrTransportError) and exc.sent) or (
+        isinstance(exc, FlickrHttpError) and exc.status is not None and exc.status >= 500
+    )
+    if maybe_sent:
+        return OutcomeUnknown(
+            f"{exc.message}; the {target.name} request may have reached Flickr, so it was "
+            "not sent again (check the account before retrying)"
+        )
+    return exc
+
+
+def cache_key(job: Job) -> str:
+    """SHA-256 of user, method and sorted params: equal calls share an entry."""
+    material = json.dumps(
+        [job.user_id, job.target, job.method, sorted(job.params.items())], separators=(",", ":")
+    )
+    return hashlib.sha256(material.encode()).hexdigest()

@@ -1,0 +1,56 @@
+"""A user's view of Flickr inside a job: the token is bound, every call is paced."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from flickrhub_core import metrics
+from flickrhub_core.errors import FlickrHttpError
+from flickrhub_core.flickr import Credentials, FlickrClient, PhotoSource
+from flickrhub_core.stores import RateLimiter
+
+T = TypeVar("T")
+#: How long everyone waits after Flickr answers 429 without a Retry-After.
+DEFAULT_429_BACKOFF = 60.0
+
+
+class UserFlickr:
+    """What targets use to reach Flickr. Raw credentials stay out of target code."""
+
+    def __init__(
+        self, client: FlickrClient, credentials: Credentials, limiter: RateLimiter
+    ) -> None:
+        self._client = client
+        self._credentials = credentials
+        self._limiter = limiter
+        # Flickr's limit is per API key: every user of a key shares one budget.
+        self._limit_key = credentials.consumer_key
+
+    async def call(self, method: str, params: Mapping[str, str]) -> dict[str, Any]:
+        return await self._paced(lambda: self._client.call(self._credentials, method, params))
+
+    async def upload(self, photo: PhotoSource, fields: Mapping[str, str]) -> dict[str, Any]:
+        return await self._paced(lambda: self._client.upload(self._credentials, photo, fields))
+
+    async def replace(
+        self, photo: PhotoSource, photo_id: str, fields: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        return await self._paced(
+            lambda: self._client.replace(self._credentials, photo, photo_id, fields)
+        )
+
+    async def check_tickets(self, tickets: Sequence[str]) -> dict[str, Any]:
+        return await self._paced(lambda: self._client.check_tickets(self._credentials, tickets))
+
+    async def _paced(self, send: Callable[[], Awaitable[T]]) -> T:
+        waited = await self._limiter.acquire(self._limit_key)
+        if waited:
+            metrics.RATE_LIMIT_WAIT.inc(waited)
+        try:
+            return await send()
+        except FlickrHttpError as exc:
+            if exc.status == 429:
+                retry_after = getattr(exc, "retry_after", None)
+                await self._limiter.back_off(self._limit_key, retry_after or DEFAULT_429_BACKOFF)
+            raise

@@ -1,0 +1,313 @@
+"""The worker host: retries, outcomes, dead letters, redelivery and caching."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
+
+import pytest
+
+from flickrhub_core import Job, JobError, JobState, Target, TargetContext, hookimpl
+from flickrhub_core.errors import FlickrTransportError
+from flickrhub_core.jobs import DLQ, queue_name
+from flickrhub_core.runtime import Runtime, encode_message
+from flickrhub_core.settings import Settings
+from flickrhub_core.stores import StoredToken
+from flickrhub_core.worker import WorkerHost
+
+
+class Scripted(Target):
+    """Runs a script of outcomes: an exception to raise or a value to return."""
+
+    name = "scripted"
+    script: ClassVar[list[Any]] = []
+    calls: ClassVar[int] = 0
+
+    async def execute(self, ctx: TargetContext) -> Any:
+        type(self).calls += 1
+        step = self.script.pop(0) if self.script else {"ok": True}
+        if isinstance(step, BaseException):
+            raise step
+        if step == "hang":
+            await asyncio.sleep(3600)
+        return step
+
+
+class Unsafe(Scripted):
+    name = "unsafe"
+    idempotent = False
+
+
+class CachedRead(Scripted):
+    name = "cachedread"
+
+    def cache_ttl(self, job: Job, settings: Settings) -> float | None:
+        return 60.0
+
+    def is_write(self, job: Job) -> bool:
+        return False
+
+
+class Write(Scripted):
+    name = "write"
+
+
+def targets_plugin(*targets: Target) -> tuple[str, object]:
+    @hookimpl
+    def register_targets(register: Callable[[Target], None]) -> None:
+        for target in targets:
+            register(target)
+
+    module = types.ModuleType("test_targets")
+    module.register_targets = register_targets  # type: ignore[attr-defined]
+    return ("test_targets", module)
+
+
+@pytest.fixture(autouse=True)
+def reset_scripts() -> None:
+    for cls in (Scripted, Unsafe, CachedRead, Write):
+        cls.script = []
+        cls.calls = 0
+
+
+@pytest.fixture
+async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
+    runtime = make_runtime(targets_plugin(Scripted(), Unsafe(), CachedRead(), Write()))
+    await runtime.start()
+    await runtime.tokens.put(
+        StoredToken(
+            user_id="u1",
+            consumer_key="key",
+            consumer_secret="secret",
+            token="t",
+            token_secret="ts",
+            user_nsid="1@N01",
+        )
+    )
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+@pytest.fixture
+async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
+    worker = WorkerHost(rt, concurrency=4)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop(grace=1)
+
+
+async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await rt.jobs.get(job_id)
+            if job is not None and job.state.finished:
+                return job
+            await asyncio.sleep(0.01)
+
+
+async def submit(rt: Runtime, target: str = "scripted", **fields: Any) -> Job:
+    return await rt.enqueue(Job(user_id="u1", target=target, max_attempts=3, **fields))
+
+
+async def test_successful_job_is_completed_with_its_result(rt: Runtime, host: WorkerHost) -> None:
+    Scripted.script = [{"stat": "ok", "n": 1}]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.COMPLETED
+    assert job.result == {"stat": "ok", "n": 1}
+    assert job.attempts == 1
+    assert job.finished_at is not None
+
+
+async def test_retryable_error_is_retried_then_succeeds(rt: Runtime, host: WorkerHost) -> None:
+    Scripted.script = [JobError("busy", retryable=True), {"ok": 2}]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.COMPLETED
+    assert job.attempts == 2
+    assert job.result == {"ok": 2}
+
+
+async def test_permanent_error_fails_at_once(rt: Runtime, host: WorkerHost) -> None:
+    Scripted.script = [JobError("bad method", code="ERR_X")]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 1
+    assert job.error == {"code": "ERR_X", "message": "bad method", "retryable": False}
+    assert not job.dead_lettered
+
+
+async def test_exhausted_job_is_dead_lettered(rt: Runtime, host: WorkerHost) -> None:
+    Scripted.script = [JobError("busy", retryable=True)] * 3
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 3
+    assert job.dead_lettered
+    await asyncio.sleep(0.05)
+    dead = await rt.broker.peek_dead()
+    assert [body for body, _ in dead] == [encode_message(job)]
+
+
+async def test_unexpected_exception_fails_without_leaking_details(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    Scripted.script = [RuntimeError("password=hunter2")]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None
+    assert "hunter2" not in job.error["message"]
+    assert job.error["code"] == "ERR_TARGET"
+
+
+async def test_unknown_outcome_of_non_idempotent_job_is_not_retried(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    Unsafe.script = [FlickrTransportError("read timeout", retryable=True, sent=True)]
+    job = await finished(rt, (await submit(rt, target="unsafe")).id)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 1
+    assert Unsafe.calls == 1
+    assert job.error is not None and job.error["code"] == "ERR_OUTCOME_UNKNOWN"
+
+
+async def test_non_idempotent_job_is_retried_when_request_never_left(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    Unsafe.script = [FlickrTransportError("connection refused", retryable=True, sent=False)]
+    job = await finished(rt, (await submit(rt, target="unsafe")).id)
+    assert job.state is JobState.COMPLETED
+    assert Unsafe.calls == 2
+
+
+async def test_redelivered_finished_job_is_not_run_again(rt: Runtime, host: WorkerHost) -> None:
+    job = await finished(rt, (await submit(rt)).id)
+    await rt.broker.publish(queue_name("scripted"), encode_message(job))
+    await asyncio.sleep(0.1)
+    assert Scripted.calls == 1
+    assert await rt.broker.depth(queue_name("scripted")) == 0
+
+
+async def test_redelivered_interrupted_upload_fails_as_outcome_unknown(rt: Runtime) -> None:
+    job = Job(user_id="u1", target="unsafe", state=JobState.RUNNING, attempts=1)
+    await rt.jobs.save(job)
+    await rt.broker.publish(queue_name("unsafe"), encode_message(job))
+    worker = WorkerHost(rt)
+    await worker.start()
+    try:
+        done = await finished(rt, job.id)
+    finally:
+        await worker.stop(grace=1)
+    assert Unsafe.calls == 0
+    assert done.error is not None and done.error["code"] == "ERR_OUTCOME_UNKNOWN"
+
+
+async def test_job_interrupted_by_shutdown_is_requeued_and_rerun(rt: Runtime) -> None:
+    Scripted.script = ["hang", {"ok": "second run"}]
+    job = await submit(rt)
+    worker = WorkerHost(rt)
+    await worker.start()
+    while Scripted.calls == 0:
+        await asyncio.sleep(0.01)
+    await worker.stop(grace=0.05)
+    assert (await rt.jobs.get(job.id)).state is JobState.RUNNING  # type: ignore[union-attr]
+    assert await rt.broker.depth(queue_name("scripted")) == 1
+    worker = WorkerHost(rt)
+    await worker.start()
+    try:
+        done = await finished(rt, job.id)
+    finally:
+        await worker.stop(grace=1)
+    assert done.result == {"ok": "second run"}
+
+
+async def test_cancelled_job_is_not_run(rt: Runtime) -> None:
+    job = await submit(rt)
+    await rt.cancel(job)
+    worker = WorkerHost(rt)
+    await worker.start()
+    await asyncio.sleep(0.1)
+    await worker.stop(grace=1)
+    assert Scripted.calls == 0
+    assert (await rt.jobs.get(job.id)).state is JobState.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_job_without_connected_account_fails(rt: Runtime, host: WorkerHost) -> None:
+    job = await rt.enqueue(Job(user_id="nobody", target="scripted"))
+    done = await finished(rt, job.id)
+    assert done.error is not None and done.error["code"] == "ERR_TOKEN_NOT_FOUND"
+
+
+async def test_read_is_served_from_cache_the_second_time(rt: Runtime, host: WorkerHost) -> None:
+    CachedRead.script = [{"photos": 1}, {"photos": 2}]
+    first = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    second = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert second.result == {"photos": 1}
+    assert CachedRead.calls == 1
+
+
+async def test_cache_is_per_user(rt: Runtime, host: WorkerHost) -> None:
+    await rt.tokens.put(
+        StoredToken(
+            user_id="u2", consumer_key="key", consumer_secret="s", token="t2",
+            token_secret="s2", user_nsid="2@N01",
+        )
+    )
+    CachedRead.script = [{"who": 1}, {"who": 2}]
+    await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    other = await rt.enqueue(Job(user_id="u2", target="cachedread", method="m"))
+    assert (await finished(rt, other.id)).result == {"who": 2}
+
+
+async def test_write_invalidates_the_users_cached_reads(rt: Runtime, host: WorkerHost) -> None:
+    CachedRead.script = [{"v": 1}, {"v": 2}]
+    await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    await finished(rt, (await submit(rt, target="write", method="w")).id)
+    again = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    assert (again.from_cache, again.result) == (False, {"v": 2})
+
+
+async def test_failed_read_is_not_cached(rt: Runtime, host: WorkerHost) -> None:
+    CachedRead.script = [JobError("not found"), {"v": 2}]
+    await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    again = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    assert (again.from_cache, again.result) == (False, {"v": 2})
+
+
+async def test_cache_bypass_skips_the_cache(rt: Runtime, host: WorkerHost) -> None:
+    CachedRead.script = [{"v": 1}, {"v": 2}]
+    await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    job = await submit(rt, target="cachedread", method="m", cache_bypass=True)
+    assert (await finished(rt, job.id)).result == {"v": 2}
+
+
+async def test_every_state_change_is_announced(rt: Runtime, host: WorkerHost) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def job_event(event: Any) -> None:
+        seen.append((event.name, event.job.state.value))
+
+    rt.plugins.pm.register(types.SimpleNamespace(job_event=job_event), name="spy")
+    Scripted.script = [JobError("busy", retryable=True), {"ok": 1}]
+    job = await submit(rt)
+    await finished(rt, job.id)
+    await asyncio.sleep(0.05)
+    assert seen == [
+        ("job_enqueued", "queued"),
+        ("job_started", "running"),
+        ("job_retrying", "retrying"),
+        ("job_started", "running"),
+        ("job_completed", "completed"),
+    ]
+
+
+async def test_unreadable_message_is_dead_lettered(rt: Runtime, host: WorkerHost) -> None:
+    await rt.broker.publish(queue_name("scripted"), b"not json")
+    await asyncio.sleep(0.1)
+    assert await rt.broker.peek_dead() == [(b"not json", "unreadable message")]
+    assert DLQ == "flickr_dlq"
