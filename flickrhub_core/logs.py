@@ -3,6 +3,7 @@ before anything (console, JSON, plugins' ``log_event``) sees the event."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -47,10 +48,8 @@ def _forward_to_sinks(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for sink in _sinks:
-        try:
+        with contextlib.suppress(Exception):  # a broken sink must never break logging
             sink(dict(event_dict))
-        except Exception:  # noqa: S110 - a broken sink must never break logging
-            pass
     return event_dict
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-JOBS = Counter("flickrhub_jobs_total", "Jobs finished, by target and outcome", ["target", "outcome"])
+JOBS = Counter(
+    "flickrhub_jobs_total", "Jobs finished, by target and outcome", ["target", "outcome"]
+)
 JOBS_ENQUEUED = Counter("flickrhub_jobs_enqueued_total", "Jobs accepted", ["target"])
 JOB_DURATION = Histogram(
     "flickrhub_job_duration_seconds",

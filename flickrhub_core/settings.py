@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flickrhub_core.errors import ConfigError
@@ -98,6 +98,12 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _consumer_pair(self) -> Settings:
+        if bool(self.flickr_api_key) != bool(self.flickr_api_secret):
+            raise ValueError("FLICKR_API_KEY and FLICKR_API_SECRET must be set together")
+        return self
+
     @property
     def plugin_allowlist(self) -> list[str] | None:
         """Names from ``FLICKRHUB_PLUGINS``, or None when unset (all installed)."""
@@ -133,5 +139,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        where = ".".join(str(part) for part in first["loc"])
+        prefix = f"invalid setting {where}" if where else "invalid settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{prefix}: {message}") from None

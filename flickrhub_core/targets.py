@@ -106,9 +106,7 @@ def flat_params(params: Mapping[str, Any]) -> dict[str, str]:
         elif isinstance(value, int | float | str):
             text = str(value)
         else:
-            problems.append(
-                {"field": field, "message": "must be a string, number or boolean"}
-            )
+            problems.append({"field": field, "message": "must be a string, number or boolean"})
             continue
         if len(text) > MAX_PARAM_VALUE:
             problems.append({"field": field, "message": f"at most {MAX_PARAM_VALUE} characters"})
@@ -128,7 +126,9 @@ def check_choices(
         if key not in allowed:
             problems.append({"field": key, "message": "not a Flickr argument of this target"})
         elif (choices := allowed[key]) is not None and value not in choices:
-            problems.append({"field": key, "message": f"must be one of {', '.join(sorted(choices))}"})
+            problems.append(
+                {"field": key, "message": f"must be one of {', '.join(sorted(choices))}"}
+            )
     if problems:
         raise InvalidRequest("Invalid request", details=problems)
     return dict(flat)

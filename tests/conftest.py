@@ -13,6 +13,7 @@ from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings, load_settings
 from tests.helpers import builtin_plugins
 
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(

@@ -7,7 +7,11 @@ import flickrhub_rest
 import flickrhub_upload
 from flickrhub_core.plugins import Plugins, load_plugins
 
-BUILTIN_TARGETS = [("rest", flickrhub_rest), ("upload", flickrhub_upload), ("replace", flickrhub_replace)]
+BUILTIN_TARGETS = [
+    ("rest", flickrhub_rest),
+    ("upload", flickrhub_upload),
+    ("replace", flickrhub_replace),
+]
 
 
 def builtin_plugins(*extra: tuple[str, object]) -> Plugins:

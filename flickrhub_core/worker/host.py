@@ -42,9 +42,7 @@ class WorkerHost:
                 queue_name(name), self.handle, prefetch=self.concurrency
             )
             self._consumers.append(consumer)
-        self.rt.log.info(
-            "worker_started", targets=self.target_names, concurrency=self.concurrency
-        )
+        self.rt.log.info("worker_started", targets=self.target_names, concurrency=self.concurrency)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking messages, let running jobs finish for ``grace`` seconds, then
@@ -64,12 +62,12 @@ class WorkerHost:
     async def handle(self, delivery: Delivery) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._in_flight.add(task)  # type: ignore[arg-type]
+            self._in_flight.add(task)
         try:
             await self._handle(delivery)
         finally:
             if task is not None:
-                self._in_flight.discard(task)  # type: ignore[arg-type]
+                self._in_flight.discard(task)
 
     async def _handle(self, delivery: Delivery) -> None:
         try:

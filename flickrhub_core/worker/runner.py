@@ -69,22 +69,28 @@ class JobRunner:
         if token is None:
             return await self._fail(
                 job,
-                JobError("no connected Flickr account for this user_id", code="ERR_TOKEN_NOT_FOUND"),
+                JobError(
+                    "no connected Flickr account for this user_id", code="ERR_TOKEN_NOT_FOUND"
+                ),
             )
         credentials = Credentials(
             token.consumer_key, token.consumer_secret, token.token, token.token_secret
         )
         session = UserFlickr(self.rt.require_flickr(), credentials, self.rt.limiter)
 
-        ttl = None if job.cache_bypass or not self.rt.settings.cache_enabled else (
-            target.cache_ttl(job, self.rt.settings)
+        ttl = (
+            None
+            if job.cache_bypass or not self.rt.settings.cache_enabled
+            else (target.cache_ttl(job, self.rt.settings))
         )
         key = cache_key(job) if ttl else ""
         if ttl:
             cached = await self.rt.cache.get(job.user_id, key)
             metrics.CACHE.labels("hit" if cached is not None else "miss").inc()
             if cached is not None:
-                self.log.info("cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method)
+                self.log.info(
+                    "cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method
+                )
                 return await self._complete(job, json.loads(cached), from_cache=True)
             self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
 

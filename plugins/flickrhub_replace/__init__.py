@@ -25,7 +25,8 @@ class ReplaceTarget(Target):
         flat = check_choices(super().validate(method, params), FIELDS)
         if not flat.get("photo_id", "").strip():
             raise InvalidRequest(
-                "Invalid request", details=[{"field": "photo_id", "message": "photo_id is required"}]
+                "Invalid request",
+                details=[{"field": "photo_id", "message": "photo_id is required"}],
             )
         return flat
 

@@ -42,7 +42,9 @@ def test_builtin_targets_are_registered() -> None:
 
 
 def test_a_plugin_adds_a_target() -> None:
-    plugins = builtin_plugins(("echo", plugin_module("echo", register_targets=registering(EchoTarget()))))
+    plugins = builtin_plugins(
+        ("echo", plugin_module("echo", register_targets=registering(EchoTarget())))
+    )
     assert "echo" in plugins.targets()
 
 
@@ -95,7 +97,9 @@ def test_misspelled_hook_is_a_startup_error() -> None:
         pass
 
     with pytest.raises(PluginError, match="unknown hook"):
-        load_plugins([], found=[], extra=[("typo", plugin_module("typo", register_target=register_target))])
+        load_plugins(
+            [], found=[], extra=[("typo", plugin_module("typo", register_target=register_target))]
+        )
 
 
 def test_plugin_info_lists_hooks() -> None:

@@ -253,8 +253,12 @@ async def test_read_is_served_from_cache_the_second_time(rt: Runtime, host: Work
 async def test_cache_is_per_user(rt: Runtime, host: WorkerHost) -> None:
     await rt.tokens.put(
         StoredToken(
-            user_id="u2", consumer_key="key", consumer_secret="s", token="t2",
-            token_secret="s2", user_nsid="2@N01",
+            user_id="u2",
+            consumer_key="key",
+            consumer_secret="s",
+            token="t2",
+            token_secret="s2",
+            user_nsid="2@N01",
         )
     )
     CachedRead.script = [{"who": 1}, {"who": 2}]

@@ -1,0 +1,381 @@
+"""Running FlickrHub's processes: the embedded all-in-one mode, the API, the worker
+host and the Flickr sandbox.
+
+These are plain coroutines so tests drive them in-process, without click: each
+starts its parts, calls ``ready`` once everything accepts work, waits for ``stop``
+and then shuts down in order (stop accepting HTTP, drain the worker, close the
+runtime, stop the sandbox). The CLI sets ``stop`` from SIGINT/SIGTERM.
+
+Servers listen on sockets bound here, before anything starts: port 0 picks a free
+port that is known before ``ready`` is called, and a port in use is a one-line
+:class:`ConfigError` instead of a traceback from deep inside hypercorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from flickrhub_core.errors import ConfigError
+from flickrhub_core.flickr import Credentials
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.settings import Settings
+from flickrhub_core.worker.host import WorkerHost
+
+if TYPE_CHECKING:
+    from flickrhub_core.sandbox import SandboxConfig
+
+__all__ = [
+    "SANDBOX_CONSUMER_FILE",
+    "SANDBOX_STATE_FILE",
+    "HttpServer",
+    "Urls",
+    "bind_socket",
+    "http_url",
+    "run_api",
+    "run_embedded",
+    "run_sandbox",
+    "run_worker",
+    "sandbox_consumer",
+    "sandbox_settings",
+]
+
+SANDBOX_CONSUMER_FILE = "sandbox-consumer.json"
+SANDBOX_STATE_FILE = "sandbox-state.json"
+#: Seconds hypercorn lets open requests (long polls included) finish at shutdown.
+HTTP_GRACE = 3.0
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where the started parts can be reached; what ``flickrhub run`` prints."""
+
+    api: str | None = None
+    docs: str | None = None
+    sandbox: str | None = None
+    sandbox_consumer_key: str | None = None
+    data_dir: Path | None = None
+
+
+Ready = Callable[[Urls], None]
+
+
+# --- sockets and HTTP serving ---------------------------------------------------------
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, type_, proto, _, address = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def http_url(sock: socket.socket, path: str = "") -> str:
+    """The URL a client on this machine uses for ``sock`` (a wildcard host → loopback)."""
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", ""):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}{path}"
+
+
+def _hypercorn_config(sock: socket.socket) -> HypercornConfig:
+    config = HypercornConfig()
+    # Hand the already-listening socket to hypercorn; it owns the descriptor from now on.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    config.errorlog = _hypercorn_error_log()
+    config.loglevel = "WARNING"
+    config.graceful_timeout = HTTP_GRACE
+    return config
+
+
+def _hypercorn_error_log() -> logging.Logger:
+    """Hypercorn's own messages: warnings and errors only, to stderr, once."""
+    logger = logging.getLogger("flickrhub.http")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s http: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+    return logger
+
+
+class HttpServer:
+    """One ASGI app served by hypercorn on a socket from :func:`bind_socket`."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        self.app = app
+        self.url = http_url(sock)
+        self._sock: socket.socket | None = sock
+        self._stop = asyncio.Event()
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _shutdown_trigger(self) -> None:
+        # Hypercorn awaits this only once the app started and the socket accepts.
+        self._listening.set()
+        await self._stop.wait()
+
+    async def start(self) -> None:
+        """Serve in a task; return once requests are answered (or raise why not)."""
+        assert self._sock is not None, "HttpServer.start() called twice"
+        config = _hypercorn_config(self._sock)
+        self._sock = None
+        self._task = asyncio.create_task(
+            hypercorn_serve(self.app, config, shutdown_trigger=self._shutdown_trigger)
+        )
+        listening = asyncio.create_task(self._listening.wait())
+        try:
+            await asyncio.wait({self._task, listening}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listening.cancel()
+        if self._task.done():
+            self._task.result()  # raises the reason it stopped
+            raise RuntimeError("the HTTP server stopped during start")
+
+    async def stop(self) -> None:
+        """Stop accepting, let open requests finish (up to ``HTTP_GRACE`` s)."""
+        if self._task is None:
+            return
+        self._stop.set()
+        await self._task
+
+
+# --- the sandbox ------------------------------------------------------------------------
+
+
+def sandbox_consumer(data_dir: Path) -> tuple[str, str]:
+    """The embedded sandbox's consumer pair, made once and kept in the data dir.
+
+    Access tokens are issued for one consumer key, so a new pair on every start
+    would orphan every stored token.
+    """
+    from flickrhub_core.sandbox import make_demo_consumer
+
+    path = data_dir / SANDBOX_CONSUMER_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["key"]), str(data["secret"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(
+            f"{path} is not a sandbox consumer file: delete it to make a new pair"
+        ) from None
+    key, secret = make_demo_consumer()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump({"key": key, "secret": secret}, out)
+    return key, secret
+
+
+def sandbox_settings(settings: Settings, base_url: str) -> Settings:
+    """``settings`` with every Flickr endpoint pointing at the sandbox at ``base_url``."""
+    return settings.model_copy(
+        update={
+            "flickr_rest_url": f"{base_url}/services/rest/",
+            "flickr_upload_url": f"{base_url}/services/upload/",
+            "flickr_replace_url": f"{base_url}/services/replace/",
+            "flickr_oauth_url": f"{base_url}/services/oauth",
+        }
+    )
+
+
+def _embedded_sandbox_config(settings: Settings, key: str, secret: str) -> SandboxConfig:
+    from flickrhub_core.sandbox import SandboxConfig
+
+    options: dict[str, Any] = {
+        "consumers": {key: secret},
+        "max_upload_bytes": settings.max_upload_bytes,
+    }
+    if "state_path" in SandboxConfig.model_fields:
+        options["state_path"] = settings.data_dir / SANDBOX_STATE_FILE
+    return SandboxConfig(**options)
+
+
+async def run_sandbox(
+    config: SandboxConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ready: Ready | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the Flickr simulator alone until ``stop`` is set."""
+    from flickrhub_core.sandbox import create_sandbox_app
+
+    server = HttpServer(create_sandbox_app(config), bind_socket(host, port))
+    await server.start()
+    try:
+        if ready is not None:
+            key, _ = config.demo_consumer
+            ready(Urls(sandbox=server.url, sandbox_consumer_key=key))
+        await _wait(stop)
+    finally:
+        await server.stop()
+
+
+# --- FlickrHub processes ------------------------------------------------------------
+
+
+def _check_consumer(settings: Settings) -> None:
+    if settings.flickr_api_key and not settings.flickr_api_secret:
+        raise ConfigError("FLICKR_API_KEY is set but FLICKR_API_SECRET is not")
+
+
+def _api_app(runtime: Runtime) -> Any:
+    from flickrhub_api import create_app
+
+    return create_app(runtime, manage_runtime=False)
+
+
+async def _started_runtime(stack: AsyncExitStack, runtime: Runtime) -> Runtime:
+    await runtime.start()
+    stack.push_async_callback(runtime.close)
+    return runtime
+
+
+async def _started_server(stack: AsyncExitStack, app: Any, sock: socket.socket) -> HttpServer:
+    server = HttpServer(app, sock)
+    stack.push_async_callback(server.stop)
+    await server.start()
+    return server
+
+
+async def _started_worker(
+    stack: AsyncExitStack,
+    runtime: Runtime,
+    targets: list[str] | None,
+    concurrency: int | None,
+) -> WorkerHost:
+    host = WorkerHost(runtime, targets, concurrency=concurrency)
+    await host.start()
+    stack.push_async_callback(host.stop, runtime.settings.shutdown_grace)
+    return host
+
+
+async def run_embedded(
+    settings: Settings,
+    *,
+    ready: Ready | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """API, worker host and (without ``FLICKR_API_KEY``) the sandbox in one process.
+
+    Shutdown runs in reverse start order: the API stops accepting first, then the
+    worker drains, then the runtime closes, and the sandbox stops last so jobs still
+    running during the drain can reach it.
+    """
+    _check_consumer(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    async with AsyncExitStack() as stack:
+        consumer: Credentials | None = None
+        sandbox_url: str | None = None
+        sandbox_key: str | None = None
+        sandbox_app: Any = None
+        sandbox_sock: socket.socket | None = None
+        if not settings.uses_real_flickr:
+            from flickrhub_core.sandbox import create_sandbox_app
+
+            sandbox_key, secret = sandbox_consumer(settings.data_dir)
+            consumer = Credentials(sandbox_key, secret)
+            sandbox_sock = bind_socket("127.0.0.1", settings.sandbox_port)
+            stack.callback(sandbox_sock.close)
+            sandbox_url = http_url(sandbox_sock)
+            settings = sandbox_settings(settings, sandbox_url)
+            sandbox_app = create_sandbox_app(
+                _embedded_sandbox_config(settings, sandbox_key, secret)
+            )
+        runtime = Runtime.create(settings, role="embedded", consumer=consumer)
+        api_sock = bind_socket(settings.host, settings.port)
+        stack.callback(api_sock.close)
+        # The exit stack unwinds in reverse start order, which is the shutdown order.
+        if sandbox_sock is not None:
+            await _started_server(stack, sandbox_app, sandbox_sock)
+        await _started_runtime(stack, runtime)
+        await _started_worker(stack, runtime, None, None)
+        api = await _started_server(stack, _api_app(runtime), api_sock)
+        if ready is not None:
+            ready(
+                Urls(
+                    api=api.url,
+                    docs=f"{api.url}/docs",
+                    sandbox=sandbox_url,
+                    sandbox_consumer_key=sandbox_key,
+                    data_dir=settings.data_dir.resolve(),
+                )
+            )
+        runtime.log.info("flickrhub_ready", api=api.url, sandbox=sandbox_url)
+        await _wait(stop)
+        runtime.log.info("flickrhub_stopping")
+
+
+async def run_api(
+    settings: Settings,
+    *,
+    ready: Ready | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """The API alone (role ``api``): needs a shared broker and stores."""
+    _check_consumer(settings)
+    async with AsyncExitStack() as stack:
+        runtime = Runtime.create(settings, role="api")
+        sock = bind_socket(settings.host, settings.port)
+        stack.callback(sock.close)
+        await _started_runtime(stack, runtime)
+        api = await _started_server(stack, _api_app(runtime), sock)
+        if ready is not None:
+            ready(Urls(api=api.url, docs=f"{api.url}/docs"))
+        runtime.log.info("api_ready", api=api.url)
+        await _wait(stop)
+
+
+async def run_worker(
+    settings: Settings,
+    targets: list[str] | None = None,
+    concurrency: int | None = None,
+    *,
+    ready: Ready | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """The worker host alone (role ``worker``), consuming ``targets`` (default: all)."""
+    _check_consumer(settings)
+    async with AsyncExitStack() as stack:
+        runtime = Runtime.create(settings, role="worker")
+        await _started_runtime(stack, runtime)
+        await _started_worker(stack, runtime, targets or None, concurrency)
+        if ready is not None:
+            ready(Urls())
+        await _wait(stop)
+
+
+async def _wait(stop: asyncio.Event | None) -> None:
+    await (stop or asyncio.Event()).wait()
