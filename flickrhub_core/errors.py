@@ -102,9 +102,10 @@ class JobError(FlickrHubError):
 class FlickrError(JobError):
     """Flickr refused the call or could not be reached.
 
-    ``sent`` is False only when the request provably never reached Flickr
-    (connection refused, connect timeout): only then may a non-idempotent
-    call (upload, replace) be sent again.
+    ``sent`` is False only when the request provably had no effect at Flickr:
+    it never left this machine (connection refused, connect timeout) or Flickr
+    explicitly refused it (105, 429). Only then may a non-idempotent call
+    (upload, replace) be sent again.
     """
 
     code = "ERR_FLICKR"

@@ -49,6 +49,7 @@ __all__ = [
     "run_sandbox",
     "run_worker",
     "sandbox_consumer",
+    "sandbox_endpoints",
     "sandbox_settings",
 ]
 
@@ -197,16 +198,19 @@ def sandbox_consumer(data_dir: Path) -> tuple[str, str]:
     return key, secret
 
 
+def sandbox_endpoints(base_url: str) -> dict[str, str]:
+    """The Flickr endpoint settings (by field name) of a sandbox at ``base_url``."""
+    return {
+        "flickr_rest_url": f"{base_url}/services/rest/",
+        "flickr_upload_url": f"{base_url}/services/upload/",
+        "flickr_replace_url": f"{base_url}/services/replace/",
+        "flickr_oauth_url": f"{base_url}/services/oauth",
+    }
+
+
 def sandbox_settings(settings: Settings, base_url: str) -> Settings:
     """``settings`` with every Flickr endpoint pointing at the sandbox at ``base_url``."""
-    return settings.model_copy(
-        update={
-            "flickr_rest_url": f"{base_url}/services/rest/",
-            "flickr_upload_url": f"{base_url}/services/upload/",
-            "flickr_replace_url": f"{base_url}/services/replace/",
-            "flickr_oauth_url": f"{base_url}/services/oauth",
-        }
-    )
+    return settings.model_copy(update=sandbox_endpoints(base_url))
 
 
 def _embedded_sandbox_config(settings: Settings, key: str, secret: str) -> SandboxConfig:
@@ -244,11 +248,6 @@ async def run_sandbox(
 
 
 # --- FlickrHub processes ------------------------------------------------------------
-
-
-def _check_consumer(settings: Settings) -> None:
-    if settings.flickr_api_key and not settings.flickr_api_secret:
-        raise ConfigError("FLICKR_API_KEY is set but FLICKR_API_SECRET is not")
 
 
 def _api_app(runtime: Runtime) -> Any:
@@ -294,7 +293,6 @@ async def run_embedded(
     worker drains, then the runtime closes, and the sandbox stops last so jobs still
     running during the drain can reach it.
     """
-    _check_consumer(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     async with AsyncExitStack() as stack:
         consumer: Credentials | None = None
@@ -345,7 +343,6 @@ async def run_api(
     stop: asyncio.Event | None = None,
 ) -> None:
     """The API alone (role ``api``): needs a shared broker and stores."""
-    _check_consumer(settings)
     async with AsyncExitStack() as stack:
         runtime = Runtime.create(settings, role="api")
         sock = bind_socket(settings.host, settings.port)
@@ -367,7 +364,6 @@ async def run_worker(
     stop: asyncio.Event | None = None,
 ) -> None:
     """The worker host alone (role ``worker``), consuming ``targets`` (default: all)."""
-    _check_consumer(settings)
     async with AsyncExitStack() as stack:
         runtime = Runtime.create(settings, role="worker")
         await _started_runtime(stack, runtime)

@@ -71,6 +71,10 @@ class Target(ABC):
             )
         return flat_params(params)
 
+    def is_idempotent(self, job: Job) -> bool:
+        """Whether sending this job's request twice is harmless (defaults to ``idempotent``)."""
+        return self.idempotent
+
     def cache_ttl(self, job: Job, settings: Settings) -> float | None:
         """Seconds a successful result may be cached, or None to never cache it."""
         return None

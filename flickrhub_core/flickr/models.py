@@ -97,9 +97,14 @@ class PhotoSource(Protocol):
     that provably was not sent, so it must start from the beginning each time.
     """
 
-    filename: str
-    size: int | None
-    content_type: str | None
+    # Read-only properties, so that plain attributes, frozen dataclass fields and
+    # properties all satisfy the protocol.
+    @property
+    def filename(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def content_type(self) -> str | None: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 

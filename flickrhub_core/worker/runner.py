@@ -16,13 +16,7 @@ from typing import Any
 import stamina
 
 from flickrhub_core import metrics
-from flickrhub_core.errors import (
-    FlickrError,
-    FlickrHttpError,
-    FlickrTransportError,
-    JobError,
-    OutcomeUnknown,
-)
+from flickrhub_core.errors import FlickrError, JobError, OutcomeUnknown
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime
@@ -54,7 +48,7 @@ class JobRunner:
         target = self.rt.targets.get(job.target)
         if target is None:
             return await self._fail(job, JobError(f"target {job.target!r} is not enabled"))
-        if job.state is JobState.RUNNING and not target.idempotent:
+        if job.state is JobState.RUNNING and not target.is_idempotent(job):
             # The last attempt was interrupted mid-request: Flickr may have the photo.
             return await self._fail(
                 job,
@@ -155,7 +149,7 @@ class JobRunner:
                 try:
                     return await target.execute(ctx)
                 except JobError as exc:
-                    failure = _classify(exc, target)
+                    failure = _classify(exc, target.is_idempotent(job))
                 except Exception as exc:
                     self.log.exception("target_crashed", job_id=job.id, target=target.name)
                     failure = JobError(
@@ -216,19 +210,14 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, JobError) and exc.retryable
 
 
-def _classify(exc: JobError, target: Target) -> JobError:
-    """A non-idempotent request that may have reached Flickr must not be sent again."""
-    if target.idempotent or not isinstance(exc, FlickrError):
+def _classify(exc: JobError, idempotent: bool) -> JobError:
+    """A non-idempotent request that may have had an effect must not be sent again."""
+    if idempotent or not isinstance(exc, FlickrError) or not (exc.retryable and exc.sent):
         return exc
-    maybe_sent = (isinstance(exc, FlickrTransportError) and exc.sent) or (
-        isinstance(exc, FlickrHttpError) and exc.status is not None and exc.status >= 500
+    return OutcomeUnknown(
+        f"{exc.message}; the request may have reached Flickr, so it was not sent again "
+        "(check the account before retrying)"
     )
-    if maybe_sent:
-        return OutcomeUnknown(
-            f"{exc.message}; the {target.name} request may have reached Flickr, so it was "
-            "not sent again (check the account before retrying)"
-        )
-    return exc
 
 
 def cache_key(job: Job) -> str:

@@ -51,6 +51,7 @@ class UserFlickr:
             return await send()
         except FlickrHttpError as exc:
             if exc.status == 429:
-                retry_after = getattr(exc, "retry_after", None)
-                await self._limiter.back_off(self._limit_key, retry_after or DEFAULT_429_BACKOFF)
+                await self._limiter.back_off(
+                    self._limit_key, exc.retry_after or DEFAULT_429_BACKOFF
+                )
             raise

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flickrhub_core import InvalidRequest, Job, Target, TargetContext, hookimpl
-from flickrhub_core.flickr import is_cacheable, is_write
+from flickrhub_core.flickr import is_cacheable, is_idempotent, is_write
 from flickrhub_core.settings import Settings
 
 METHOD = re.compile(r"^flickr(\.[A-Za-z0-9_]+){1,5}$")
@@ -36,6 +36,10 @@ class RestTarget(Target):
         if problems:
             raise InvalidRequest("Invalid request", details=problems)
         return flat
+
+    def is_idempotent(self, job: Job) -> bool:
+        # Reads and setters are safe to repeat; a comment or a new set is not.
+        return job.method is not None and is_idempotent(job.method)
 
     def cache_ttl(self, job: Job, settings: Settings) -> float | None:
         if job.method is None or not is_cacheable(job.method):

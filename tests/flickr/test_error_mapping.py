@@ -15,7 +15,13 @@ from flickrhub_core.errors import (
     FlickrOAuthError,
     FlickrTransportError,
 )
-from flickrhub_core.flickr import CallRecord, Credentials, FlickrClient, is_retryable_code
+from flickrhub_core.flickr import (
+    CallRecord,
+    Credentials,
+    Endpoints,
+    FlickrClient,
+    is_retryable_code,
+)
 from flickrhub_core.flickr import client as client_module
 from flickrhub_core.flickr.errors import parse_retry_after
 
@@ -78,7 +84,7 @@ async def test_service_unavailable_105_is_retryable_and_did_nothing(
 
 
 async def test_recorded_code1_fixture_is_an_api_error(
-    make_client: ClientFactory, creds: Credentials, fixture_bytes
+    make_client: ClientFactory, creds: Credentials, fixture_bytes: Callable[[str], bytes]
 ) -> None:
     body = fixture_bytes("rest_error_code1_photo_not_found.json")
     error = await call_error(make_client, creds, answer(200, body))
@@ -108,7 +114,12 @@ async def test_write_failed_106_is_retried_only_when_idempotent(
         (201, "Sorry, the Flickr API service is not currently available.", "flickr.a", True),
         (0, "Sorry, the Flickr API service is not currently available.", "flickr.a", True),
         (0, "Video uploads are temporarily disabled", "upload", False),
-        (10, "Sorry, the Flickr search API is not currently available.", "flickr.photos.search", True),
+        (
+            10,
+            "Sorry, the Flickr search API is not currently available.",
+            "flickr.photos.search",
+            True,
+        ),
         (10, "Maximum number of photos in set", "flickr.photosets.addPhoto", False),
         (3, "General upload failure", "upload", False),
         (95, "SSL is required", "flickr.a", False),
@@ -124,7 +135,7 @@ def test_retry_classification_of_flickr_codes(
 
 
 async def test_signature_invalid_401_is_oauth_error_without_debug_base_string(
-    make_client: ClientFactory, creds: Credentials, fixture_bytes
+    make_client: ClientFactory, creds: Credentials, fixture_bytes: Callable[[str], bytes]
 ) -> None:
     assert creds.token is not None
     body = fixture_bytes("oauth_signature_invalid_401.txt").replace(
@@ -220,7 +231,9 @@ async def test_oversized_answer_is_refused(
     make_client: ClientFactory, creds: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 64)
-    error = await call_error(make_client, creds, answer(200, json.dumps({"stat": "ok", "x": "y" * 100})))
+    error = await call_error(
+        make_client, creds, answer(200, json.dumps({"stat": "ok", "x": "y" * 100}))
+    )
     assert isinstance(error, FlickrHttpError)
     assert error.retryable is False
 
@@ -293,7 +306,9 @@ async def test_failed_calls_are_reported_with_code_and_status(
     assert (transport.ok, transport.http_status, transport.flickr_code) == (False, None, None)
 
 
-async def test_failing_on_call_hook_does_not_fail_the_call(endpoints, creds: Credentials) -> None:
+async def test_failing_on_call_hook_does_not_fail_the_call(
+    endpoints: Endpoints, creds: Credentials
+) -> None:
     def broken(record: CallRecord) -> None:
         raise RuntimeError("metrics down")
 

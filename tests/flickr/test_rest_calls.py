@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from flickrhub_core.errors import InvalidRequest
-from flickrhub_core.flickr import CallRecord, Credentials, FlickrClient
+from flickrhub_core.flickr import CallRecord, Credentials, Endpoints, FlickrClient
+from tests.flickr.flickr_server_check import FlickrCheck
 
 ClientFactory = Callable[..., FlickrClient]
 OK = {"stat": "ok"}
@@ -26,7 +27,7 @@ def capture(
 
 
 async def test_read_is_signed_get_with_json_format_in_query(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     client = make_client(capture(seen))
@@ -45,7 +46,7 @@ async def test_read_is_signed_get_with_json_format_in_query(
 
 
 async def test_oauth_travels_in_authorization_header_only(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     await make_client(capture(seen)).call(creds, "flickr.test.login", {})
@@ -58,7 +59,7 @@ async def test_oauth_travels_in_authorization_header_only(
 
 
 async def test_write_is_signed_post_with_form_body(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     params = {"photo_id": "1", "title": "Jon Snow & Ghost", "description": "100% *wolf*"}
@@ -86,7 +87,7 @@ async def test_side_effecting_read_perm_method_is_posted(
 
 
 async def test_read_may_be_forced_to_post(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     client = make_client(capture(seen))
@@ -113,7 +114,7 @@ async def test_reserved_parameters_are_refused(
 
 
 async def test_non_ascii_and_reserved_characters_are_signed_as_sent(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     text = "Zagreb ☀ a+b=c&d/é ~'!*()"
@@ -123,11 +124,14 @@ async def test_non_ascii_and_reserved_characters_are_signed_as_sent(
 
 
 async def test_ok_answer_is_returned_parsed(
-    make_client: ClientFactory, creds: Credentials, fixture_bytes
+    make_client: ClientFactory, creds: Credentials, fixture_bytes: Callable[[str], bytes]
 ) -> None:
     body = fixture_bytes("rest_flickr.test.login.json")
     result = await make_client(capture([], body)).call(creds, "flickr.test.login", {})
-    assert result == {"user": {"id": "78733179@N04", "username": {"_content": "@janko-m"}}, "stat": "ok"}
+    assert result == {
+        "user": {"id": "78733179@N04", "username": {"_content": "@janko-m"}},
+        "stat": "ok",
+    }
 
 
 async def test_successful_call_is_reported(
@@ -146,7 +150,10 @@ async def test_successful_call_is_reported(
 
 
 async def test_check_tickets_joins_ids_and_returns_states(
-    make_client: ClientFactory, creds: Credentials, fixture_bytes, flickr_check
+    make_client: ClientFactory,
+    creds: Credentials,
+    fixture_bytes: Callable[[str], bytes],
+    flickr_check: FlickrCheck,
 ) -> None:
     seen: list[httpx.Request] = []
     body = fixture_bytes("rest_flickr.photos.upload.checkTickets.json")
@@ -158,7 +165,7 @@ async def test_check_tickets_joins_ids_and_returns_states(
 
 
 async def test_one_connection_pool_serves_many_users(
-    make_client: ClientFactory, creds: Credentials, flickr_check
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
     client = make_client(capture(seen))
@@ -170,7 +177,7 @@ async def test_one_connection_pool_serves_many_users(
 
 
 async def test_rest_url_without_trailing_slash_is_signed_as_requested(
-    endpoints, creds: Credentials, flickr_check
+    endpoints: Endpoints, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     from dataclasses import replace
 

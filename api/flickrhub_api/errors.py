@@ -1,0 +1,183 @@
+"""The one place that turns an exception into an HTTP status and an error envelope.
+
+Every error a handler raises, quart-schema's validation errors, Werkzeug's HTTP
+errors (404, 405, 413 ...) and anything unexpected end here. Messages of 5xx
+answers are generic: no stack trace, connection string or class name reaches a
+client; the details go to the log with the request id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Quart, Response, request
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from flickrhub_api.context import get_runtime
+from flickrhub_api.envelope import envelope, error_body, request_id
+from flickrhub_api.models import model_named
+from flickrhub_core.errors import (
+    ConfigError,
+    FlickrError,
+    FlickrHubError,
+    FlickrOAuthError,
+)
+
+__all__ = [
+    "REJECTED_OAUTH_PROBLEMS",
+    "ErrorReply",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "describe",
+    "error_response",
+    "install_error_handler",
+]
+
+#: OAuth problems that mean "this request token or verifier is no good": the user
+#: must start again, as with an unknown or expired token.
+REJECTED_OAUTH_PROBLEMS = frozenset(
+    {"token_rejected", "token_expired", "token_used", "token_revoked", "verifier_invalid"}
+)
+INTERNAL_MESSAGE = "internal error; quote the request_id when reporting it"
+
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("ERR_INVALID_REQUEST", "Invalid request"),
+    404: ("ERR_NOT_FOUND", "not_found"),
+    405: ("ERR_METHOD_NOT_ALLOWED", "method_not_allowed"),
+    408: ("ERR_TIMEOUT", "the request body was not received in time"),
+    413: ("ERR_PAYLOAD_TOO_LARGE", "request body too large"),
+    415: ("ERR_UNSUPPORTED_MEDIA_TYPE", "unsupported content type"),
+    429: ("ERR_RATE_LIMITED", "too many requests"),
+}
+#: Pydantic error types that mean "missing or the wrong type": the earlier system's
+#: per-field wording applies to those.
+_SHAPE_ERRORS = frozenset(
+    {"missing", "string_type", "dict_type", "string_too_short", "model_type", "none_required"}
+)
+
+
+class PayloadTooLarge(FlickrHubError):
+    code = "ERR_PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class UnsupportedMediaType(FlickrHubError):
+    code = "ERR_UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """What a client is told about one error."""
+
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Whether this is our fault (logged with the traceback).
+    unexpected: bool = False
+
+
+def describe(exc: BaseException) -> ErrorReply:
+    """Map any exception to what the client sees."""
+    if isinstance(exc, RequestSchemaValidationError):
+        return _validation_reply(exc.validation_error)
+    if isinstance(exc, HTTPException):
+        return _http_reply(exc)
+    if isinstance(exc, FlickrHubError):
+        return _flickrhub_reply(exc)
+    return ErrorReply(500, "ERR_INTERNAL", INTERNAL_MESSAGE, unexpected=True)
+
+
+def error_response(exc: BaseException) -> Response:
+    """The envelope for ``exc``; unexpected errors are logged, never shown."""
+    reply = describe(exc)
+    if reply.unexpected:
+        get_runtime().log.error(
+            "api_unhandled_error",
+            request_id=request_id(),
+            method=request.method,
+            path=request.path,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
+    return envelope(
+        None,
+        reply.status,
+        error=error_body(reply.code, reply.message, reply.details),
+        headers=reply.headers,
+    )
+
+
+def install_error_handler(app: Quart) -> None:
+    """Route every exception (HTTP errors included) through :func:`error_response`."""
+
+    async def handle(exc: Exception) -> Response:
+        return error_response(exc)
+
+    app.register_error_handler(Exception, handle)
+
+
+def _flickrhub_reply(exc: FlickrHubError) -> ErrorReply:
+    if isinstance(exc, FlickrOAuthError):
+        details = {"oauth_problem": exc.problem}
+        if exc.problem in REJECTED_OAUTH_PROBLEMS:
+            return ErrorReply(400, "ERR_INVALID_STATE", "invalid_state_or_token", details)
+        return ErrorReply(
+            400, "ERR_FLICKR_OAUTH", f"Flickr refused the OAuth request ({exc.problem})", details
+        )
+    if isinstance(exc, FlickrError):
+        return ErrorReply(
+            502,
+            "ERR_FLICKR_UNAVAILABLE",
+            "Flickr could not be reached or failed; try again later",
+            {"retryable": exc.retryable},
+        )
+    if isinstance(exc, ConfigError):
+        return ErrorReply(503, exc.code, exc.message)
+    if exc.http_status >= 500 and exc.http_status != 503:
+        return ErrorReply(500, "ERR_INTERNAL", INTERNAL_MESSAGE, unexpected=True)
+    return ErrorReply(exc.http_status, exc.code, exc.message, exc.details)
+
+
+def _http_reply(exc: HTTPException) -> ErrorReply:
+    status = exc.code or 500
+    if status >= 500:
+        return ErrorReply(500, "ERR_INTERNAL", INTERNAL_MESSAGE, unexpected=status == 500)
+    code, message = _HTTP_CODES.get(status, ("ERR_HTTP", (exc.name or "error").lower()))
+    headers: dict[str, str] = {}
+    details: Any = None
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        allowed = ", ".join(sorted(exc.valid_methods))
+        headers["Allow"] = allowed
+        details = {"allowed": sorted(exc.valid_methods)}
+    if status == 413:
+        limit = request.max_content_length
+        details = {"max_bytes": limit} if limit is not None else None
+    return ErrorReply(status, code, message, details, headers)
+
+
+def _validation_reply(error: Exception) -> ErrorReply:
+    """Field-level details from a pydantic error, in the earlier system's words."""
+    if not isinstance(error, ValidationError):
+        return ErrorReply(
+            400, "ERR_INVALID_REQUEST", "Invalid request", [{"field": "body", "message": "invalid"}]
+        )
+    model = model_named(error.title)
+    legacy = model.field_messages if model is not None else {}
+    details: list[dict[str, str]] = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        loc = [str(part) for part in item["loc"]]
+        name = ".".join(loc) or "body"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] in _SHAPE_ERRORS and loc and loc[0] in legacy:
+            message = legacy[loc[0]]
+        elif item["type"] == "model_type":
+            message = "the request body must be a JSON object"
+        details.append({"field": name, "message": message})
+    message = model.error_message if model is not None else "Invalid request"
+    return ErrorReply(400, "ERR_INVALID_REQUEST", message, details)

@@ -1,0 +1,12 @@
+"""The API's blueprints, one module per group of routes."""
+
+from __future__ import annotations
+
+from flickrhub_api.routes.auth import blueprint as auth
+from flickrhub_api.routes.health import blueprint as health
+from flickrhub_api.routes.jobs import blueprint as jobs
+from flickrhub_api.routes.photos import blueprint as photos
+
+BLUEPRINTS = (auth, jobs, photos, health)
+
+__all__ = ["BLUEPRINTS"]

@@ -1,0 +1,241 @@
+"""OAuth 1.0a: connect a Flickr account once, get a ``user_id`` for later calls.
+
+``/auth/start`` gets a request token and the URL the user approves it at;
+``/auth/complete`` (verifier typed in, "oob") or ``/auth/callback`` (Flickr's
+redirect) trades it for the access token. ``state`` ties the two ends together:
+optional on ``/complete`` for the earlier system's clients, required on the
+callback, which anyone can make a browser open.
+
+A request token is used once. It is put back only when Flickr could not be
+asked (network, 5xx): the user can then retry with the same verifier. A state
+mismatch puts it back too, so a forged callback cannot burn a user's pending
+authorisation.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from quart import Blueprint, Response, render_template, request
+from quart_schema import document_querystring, document_response, tag
+
+from flickrhub_api.context import current_owner, get_runtime
+from flickrhub_api.envelope import envelope, request_id
+from flickrhub_api.errors import describe
+from flickrhub_api.models import (
+    AuthCallbackData,
+    AuthCallbackQuery,
+    AuthCompleteRequest,
+    AuthStartData,
+    AuthStartRequest,
+    AuthUserData,
+    Envelope,
+    ErrorEnvelope,
+)
+from flickrhub_api.validation import json_body, parse_model
+from flickrhub_core.errors import FlickrError, FlickrHubError, InvalidRequest
+from flickrhub_core.flickr import Credentials
+from flickrhub_core.jobs import utcnow
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import PendingAuth, StoredToken
+
+blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+#: Seconds a request token waits for the user (as in the earlier system).
+PENDING_TTL = 600
+#: Answers about the request token itself: "start again".
+INVALID_STATE = "invalid_state_or_token"
+
+
+def invalid_state() -> InvalidRequest:
+    return InvalidRequest(INVALID_STATE, code="ERR_INVALID_STATE")
+
+
+def _consumer(data: AuthStartRequest, runtime: Runtime) -> tuple[Credentials, bool]:
+    """The client's own consumer pair, else the server's; ``(creds, custom)``."""
+    if data.api_key and data.api_secret:
+        return Credentials(data.api_key, data.api_secret), True
+    if data.api_key or data.api_secret:
+        missing = "api_secret" if data.api_key else "api_key"
+        raise InvalidRequest(
+            "api_key and api_secret are required",
+            details=[{"field": missing, "message": "api_key and api_secret go together"}],
+        )
+    if runtime.consumer is None:
+        raise InvalidRequest(
+            "api_key and api_secret are required",
+            details=[
+                {
+                    "field": "api_key",
+                    "message": "this server has no Flickr API key configured: send your own",
+                }
+            ],
+        )
+    return runtime.require_consumer(), False
+
+
+def _callback(runtime: Runtime, state: str) -> str:
+    settings = runtime.settings
+    if settings.oauth_mode != "callback" or not settings.callback_url:
+        return "oob"
+    parts = urlsplit(settings.callback_url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), ("state", state)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@blueprint.post("/start")
+@tag(["auth"])
+@json_body(AuthStartRequest)
+@document_response(Envelope[AuthStartData], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 502)
+async def start(data: AuthStartRequest) -> Response:
+    """Get a request token and the URL where the user authorises it."""
+    runtime = get_runtime()
+    consumer, custom = _consumer(data, runtime)
+    state = secrets.token_urlsafe(32)
+    callback = _callback(runtime, state)
+    flickr = runtime.require_flickr()
+    token = await flickr.get_request_token(consumer, callback)
+    pending = PendingAuth(
+        oauth_token=token.token,
+        oauth_token_secret=token.secret,
+        consumer_key=consumer.consumer_key,
+        consumer_secret=consumer.consumer_secret,
+        state=state,
+        callback=callback,
+        perms=data.perms,
+        owner=current_owner(),
+    )
+    await runtime.request_tokens.put(pending, PENDING_TTL)
+    mode = "oob" if callback == "oob" else "callback"
+    runtime.log.info(
+        "auth_start_success",
+        request_id=request_id(),
+        mode=mode,
+        perms=data.perms,
+        own_consumer=custom,
+    )
+    return envelope(
+        AuthStartData(
+            authorize_url=flickr.authorize_url(token.token, data.perms),
+            oauth_token=token.token,
+            state=state,
+            mode=mode,
+            perms=data.perms,
+            expires_in=PENDING_TTL,
+        )
+    )
+
+
+async def _put_back(runtime: Runtime, pending: PendingAuth) -> None:
+    left = PENDING_TTL - (utcnow() - pending.created_at).total_seconds()
+    if left > 1:
+        await runtime.request_tokens.put(pending, left)
+
+
+async def _finish(
+    oauth_token: str, verifier: str, state: str | None, *, via: str
+) -> AuthUserData:
+    """Trade the request token for the user's access token; store it; say who it is."""
+    runtime = get_runtime()
+    try:
+        pending = await runtime.request_tokens.take(oauth_token)
+        if pending is None or pending.owner != current_owner():
+            raise invalid_state()
+        if state is not None and not secrets.compare_digest(state, pending.state):
+            await _put_back(runtime, pending)
+            raise invalid_state()
+        consumer = Credentials(pending.consumer_key, pending.consumer_secret)
+        try:
+            access = await runtime.require_flickr().get_access_token(
+                consumer, pending.oauth_token, pending.oauth_token_secret, verifier
+            )
+        except FlickrError as exc:
+            if exc.retryable:
+                await _put_back(runtime, pending)
+            raise
+    except FlickrHubError as exc:
+        runtime.log.info(
+            "auth_complete_failure", request_id=request_id(), via=via, reason=describe(exc).code
+        )
+        raise
+    existing = await runtime.tokens.find_account(
+        pending.owner, pending.consumer_key, access.user_nsid
+    )
+    now = utcnow()
+    stored = StoredToken(
+        user_id=existing.user_id if existing else str(uuid.uuid4()),
+        owner=pending.owner,
+        consumer_key=pending.consumer_key,
+        consumer_secret=pending.consumer_secret,
+        token=access.token,
+        token_secret=access.secret,
+        user_nsid=access.user_nsid,
+        username=access.username,
+        fullname=access.fullname,
+        perms=pending.perms,
+        created_at=existing.created_at if existing else now,
+        updated_at=now,
+    )
+    await runtime.tokens.put(stored)
+    runtime.log.info(
+        "auth_complete_success",
+        request_id=request_id(),
+        via=via,
+        user_id=stored.user_id,
+        user_nsid=stored.user_nsid,
+        reauthorised=existing is not None,
+    )
+    return AuthUserData(
+        user_id=stored.user_id,
+        user_nsid=stored.user_nsid,
+        username=stored.username,
+        fullname=stored.fullname,
+        perms=pending.perms,  # type: ignore[arg-type]
+    )
+
+
+@blueprint.post("/complete")
+@tag(["auth"])
+@json_body(AuthCompleteRequest)
+@document_response(Envelope[AuthUserData], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 502)
+async def complete(data: AuthCompleteRequest) -> Response:
+    """Exchange the verifier the user copied from Flickr for a ``user_id``."""
+    user = await _finish(data.oauth_token, data.oauth_verifier, data.state, via="complete")
+    return envelope(user)
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+@blueprint.get("/callback")
+@tag(["auth"])
+@document_querystring(AuthCallbackQuery)
+@document_response(Envelope[AuthCallbackData], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 502)
+async def callback() -> Response:
+    """Flickr's redirect after the user approved; a browser gets a small HTML page."""
+    html = _wants_html()
+    try:
+        query = parse_model(AuthCallbackQuery, request.args.to_dict())
+        user = await _finish(query.oauth_token, query.oauth_verifier, query.state, via="callback")
+    except Exception as exc:
+        if not html:
+            raise
+        reply = describe(exc)
+        page = await render_template(
+            "callback.html", ok=False, message=reply.message, request_id=request_id()
+        )
+        return Response(page, status=reply.status, content_type="text/html; charset=utf-8")
+    if html:
+        page = await render_template("callback.html", ok=True, user=user, request_id=request_id())
+        return Response(page, content_type="text/html; charset=utf-8")
+    return envelope(AuthCallbackData(**user.model_dump()))

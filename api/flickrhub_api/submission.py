@@ -1,0 +1,129 @@
+"""Turning a validated request into a queued job: the owner's user, the
+``Idempotency-Key``, the job record and the 202 answer, shared by every route
+that enqueues (REST calls, uploads, replaces)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from typing import Any
+
+from quart import Response, request
+
+from flickrhub_api.context import current_owner
+from flickrhub_api.envelope import envelope, request_id
+from flickrhub_api.models import EnqueueData
+from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
+from flickrhub_core.jobs import Job
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import StoredToken
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+JOBS_PATH = "/api/v1/flickr/jobs"
+
+#: One lock per (owner, key) while a request with that key is being handled, so two
+#: concurrent retries of one request in this process create one job. Processes
+#: sharing a job store can still race; the store has no atomic claim yet.
+_key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def token_not_found() -> NotFound:
+    return NotFound("token_not_found", code="ERR_TOKEN_NOT_FOUND")
+
+
+async def require_user(runtime: Runtime, user_id: str) -> StoredToken:
+    """The caller's connected account, or 404 (another owner's is "not found" too)."""
+    token = await runtime.tokens.get(user_id)
+    if token is None or token.owner != current_owner():
+        raise token_not_found()
+    return token
+
+
+def idempotency_key() -> str | None:
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not _KEY.match(value):
+        raise InvalidRequest(
+            "Invalid request",
+            details=[
+                {"field": IDEMPOTENCY_HEADER, "message": "1-255 printable ASCII characters"}
+            ],
+        )
+    return value
+
+
+def _same_request(first: Job, job: Job) -> bool:
+    return (first.target, first.method, first.params, first.user_id) == (
+        job.target,
+        job.method,
+        job.params,
+        job.user_id,
+    )
+
+
+def new_job(
+    runtime: Runtime,
+    *,
+    user_id: str,
+    target: str,
+    method: str | None,
+    params: dict[str, str],
+    callback_url: str | None = None,
+    meta: dict[str, Any] | None = None,
+    cache: bool = True,
+    blob_id: str | None = None,
+    key: str | None = None,
+) -> Job:
+    """A job record for this request (not stored yet)."""
+    return Job(
+        owner=current_owner(),
+        user_id=user_id,
+        target=target,
+        method=method,
+        params=params,
+        max_attempts=runtime.settings.job_retry_attempts,
+        trace_id=request_id(),
+        callback_url=callback_url,
+        meta=meta,
+        idempotency_key=key,
+        cache_bypass=not cache,
+        blob_id=blob_id,
+    )
+
+
+async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
+    """Enqueue ``job``, or return the first job made with its idempotency key.
+
+    Returns ``(job, replayed)``. The same key with a different request is a 409.
+    """
+    key = job.idempotency_key
+    if key is None:
+        return await runtime.enqueue(job), False
+    lock = _key_locks.setdefault((job.owner, key), asyncio.Lock())
+    async with lock:
+        first = await runtime.jobs.find_idempotent(job.owner, key)
+        if first is None:
+            return await runtime.enqueue(job), False
+    if not _same_request(first, job):
+        raise Conflict(
+            "this Idempotency-Key was used for a different request",
+            details={"job_id": first.id},
+        )
+    return first, True
+
+
+def accepted(job: Job, *, replayed: bool) -> Response:
+    """The 202 answer of every enqueue route (replays included, for old clients)."""
+    data = EnqueueData(
+        job_id=job.id,
+        state=job.state.value,
+        queue=job.queue,
+        status_url=f"{JOBS_PATH}/{job.id}",
+        idempotent_replay=replayed,
+    )
+    return envelope(data, 202)

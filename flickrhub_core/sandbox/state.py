@@ -1,0 +1,47 @@
+"""Everything one sandbox instance remembers, in one object hung on the Quart app.
+
+All state lives in the event loop's thread and is changed without awaiting in between,
+so no locks are needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from quart import current_app
+
+from .config import SandboxConfig
+from .faults import FaultInjector
+from .library import Library
+from .oauth import NonceCache
+from .ratelimit import RollingHourLimiter
+from .tokens import TokenStore
+
+EXTENSION_KEY = "flickrhub_sandbox"
+
+
+class SandboxState:
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.library = Library(config.seed, config.generated_photos)
+        self.tokens = TokenStore(config.request_token_ttl_s)
+        self.nonces = NonceCache(config.timestamp_skew_s)
+        self.limiter = RollingHourLimiter(config.rate_limit_per_hour)
+        self.faults = FaultInjector(config.fault_settings(), config.seed)
+
+    def reset(self) -> None:
+        """Library back to the seed; rate-limit windows, nonces and faults back to start-up.
+
+        Consumers, made-up users and issued tokens survive, so clients stay logged in.
+        """
+        self.library.reset()
+        self.limiter.reset()
+        self.nonces.clear()
+        self.faults.reset()
+
+
+def get_state() -> SandboxState:
+    state: SandboxState = current_app.extensions[EXTENSION_KEY]
+    return state
