@@ -95,7 +95,7 @@ def rate_limiter(runtime: Runtime) -> RateLimiter | None:
 
 
 @hookspec
-def job_event(event: JobEvent) -> Any:
+def job_event(runtime: Runtime, event: JobEvent) -> Any:
     """Called on every job state change, in the process that made it (API for
     ``queued`` and ``cancelled``, worker for the rest). The job archive listens here.
 

@@ -113,12 +113,14 @@ class Plugins:
 
     # --- events ----------------------------------------------------------------------
 
-    async def job_event(self, event: JobEvent) -> list[BaseException]:
+    async def job_event(self, runtime: Runtime, event: JobEvent) -> list[BaseException]:
         """Broadcast; returns the listeners' exceptions instead of raising them."""
         failures: list[BaseException] = []
+        offered = {"runtime": runtime, "event": event}
         for impl in reversed(self.pm.hook.job_event.get_hookimpls()):
             try:
-                await await_maybe(impl.function(event=event))
+                # Like pluggy, pass only the arguments an implementation asks for.
+                await await_maybe(impl.function(**{a: offered[a] for a in impl.argnames}))
             except Exception as exc:
                 failures.append(exc)
         return failures

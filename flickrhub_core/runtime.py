@@ -233,7 +233,7 @@ class Runtime:
             attempt=job.attempts,
             trace_id=job.trace_id,
         )
-        for failure in await self.plugins.job_event(JobEvent(name, job, previous)):
+        for failure in await self.plugins.job_event(self, JobEvent(name, job, previous)):
             self.log.error("job_event_listener_failed", job_id=job.id, error=repr(failure))
 
 

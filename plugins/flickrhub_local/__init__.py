@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 
 from flickrhub_core import hookimpl
 from flickrhub_core.errors import ConfigError
-from flickrhub_core.jobs import Job
 from flickrhub_local._archive import JobArchive
 from flickrhub_local._blobs import FileBlobStore
 from flickrhub_local._database import private_dir
@@ -40,6 +39,7 @@ from flickrhub_local._tokens import SqliteTokenStore
 if TYPE_CHECKING:
     from flickrhub_core.events import JobEvent
     from flickrhub_core.runtime import Runtime
+    from flickrhub_core.stores import BlobStore, TokenStore
 
 __all__ = [
     "BLOB_DIR",
@@ -73,9 +73,8 @@ class _Local:
 
 # Per runtime, since tests (and embedders) may build several in one process.
 _locals: weakref.WeakKeyDictionary[Runtime, _Local] = weakref.WeakKeyDictionary()
-# The archives ``job_event`` feeds. The hook is not told which runtime an event
-# comes from, so it writes to every started archive; a process runs one runtime.
-_archiving: list[JobArchive] = []
+# The runtimes whose archive is open (this plugin's stores are the ones in use).
+_archiving: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 def _local(runtime: Runtime) -> _Local:
@@ -92,20 +91,20 @@ def archive_of(runtime: Runtime) -> JobArchive | None:
 
 
 @hookimpl
-def token_store(runtime: Runtime) -> SqliteTokenStore:
+def token_store(runtime: Runtime) -> TokenStore:
     return _local(runtime).tokens
 
 
 @hookimpl
-def blob_store(runtime: Runtime) -> FileBlobStore:
+def blob_store(runtime: Runtime) -> BlobStore:
     return _local(runtime).blobs
 
 
 @hookimpl
-def job_event(event: JobEvent) -> Awaitable[None] | None:
-    if not event.job.state.finished or not _archiving:
+def job_event(runtime: Runtime, event: JobEvent) -> Awaitable[bool] | None:
+    if not event.job.state.finished or runtime not in _archiving:
         return None
-    return _archive(event.job, tuple(_archiving))
+    return _locals[runtime].archive.record(event.job)
 
 
 @hookimpl
@@ -118,11 +117,6 @@ def shutdown(runtime: Runtime) -> Awaitable[None]:
     return _stop(runtime)
 
 
-async def _archive(job: Job, archives: tuple[JobArchive, ...]) -> None:
-    for archive in archives:
-        await archive.record(job)
-
-
 async def _start(runtime: Runtime) -> None:
     local = _locals.get(runtime)
     if local is None:  # other plugins answered every persistence hook
@@ -132,8 +126,7 @@ async def _start(runtime: Runtime) -> None:
         if runtime.tokens is local.tokens:
             await local.tokens.db.open()
             pruned = await local.archive.prune(settings.job_ttl_complete, settings.job_ttl_fail)
-            if local.archive not in _archiving:
-                _archiving.append(local.archive)
+            _archiving.add(runtime)
             runtime.log.info(
                 "local_store_opened", path=str(local.tokens.db.path), archive_pruned=pruned
             )
@@ -150,7 +143,6 @@ async def _stop(runtime: Runtime) -> None:
     local = _locals.get(runtime)
     if local is None:
         return
-    if local.archive in _archiving:
-        _archiving.remove(local.archive)
+    _archiving.discard(runtime)
     await local.tokens.close()
     await local.archive.close()

@@ -115,7 +115,7 @@ async def test_job_event_listener_failure_is_reported_not_raised() -> None:
         raise RuntimeError("archive down")
 
     plugins = builtin_plugins(("flaky", plugin_module("flaky", job_event=job_event)))
-    failures = await plugins.job_event(object())  # type: ignore[arg-type]
+    failures = await plugins.job_event(object(), object())  # type: ignore[arg-type]
     assert [str(f) for f in failures] == ["archive down"]
 
 
@@ -131,5 +131,5 @@ async def test_async_job_event_listeners_are_awaited() -> None:
 
     plugins = builtin_plugins(("archive", plugin_module("archive", job_event=job_event)))
     marker = object()
-    await plugins.job_event(marker)  # type: ignore[arg-type]
+    await plugins.job_event(object(), marker)  # type: ignore[arg-type]
     assert seen == [marker]
