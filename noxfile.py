@@ -10,10 +10,22 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 PYTHON = "3.11"
 
 
+def _sync(session: nox.Session) -> None:
+    """Install the project and its dev group into the session's venv, as uv run does."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--group",
+        "dev",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite (the README's test command runs the same)."""
-    session.install("-e", ".[dev]")
+    _sync(session)
     session.run("pytest", *session.posargs)
 
 
@@ -26,7 +38,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+    _sync(session)
     session.run("mypy")
 
 
