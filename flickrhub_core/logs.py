@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -44,6 +45,24 @@ def _redact_processor(
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+def _safe_exception(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Log an exception's type and frames but never its message, which may hold a
+    secret (a URL with a password, a token echoed by a server)."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        elif isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        exc_type, _exc, tb = exc_info
+        if exc_type is not None:
+            event_dict["error_type"] = exc_type.__name__
+            event_dict["traceback"] = "".join(traceback.format_tb(tb))
+    return event_dict
+
+
 def _forward_to_sinks(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -78,6 +97,7 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _add_service(service, env),
+            _safe_exception,
             _redact_processor,
             _forward_to_sinks,
             renderer,

@@ -44,6 +44,7 @@ __all__ = [
     "Urls",
     "bind_socket",
     "http_url",
+    "local_url",
     "run_api",
     "run_embedded",
     "run_sandbox",
@@ -94,16 +95,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def http_url(sock: socket.socket, path: str = "") -> str:
-    """The URL a client on this machine uses for ``sock`` (a wildcard host → loopback)."""
-    host, port = sock.getsockname()[:2]
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for ``host:port`` (a wildcard → loopback)."""
     if host in ("0.0.0.0", ""):  # noqa: S104 - naming the wildcard, not binding it
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}{path}"
+    return f"http://{host}:{port}"
+
+
+def http_url(sock: socket.socket) -> str:
+    """The URL a client on this machine uses for the listening ``sock``."""
+    host, port = sock.getsockname()[:2]
+    return local_url(host, port)
 
 
 def _hypercorn_config(sock: socket.socket) -> HypercornConfig:
@@ -164,6 +170,9 @@ class HttpServer:
 
     async def stop(self) -> None:
         """Stop accepting, let open requests finish (up to ``HTTP_GRACE`` s)."""
+        if self._sock is not None:  # never started
+            self._sock.close()
+            self._sock = None
         if self._task is None:
             return
         self._stop.set()
@@ -213,16 +222,21 @@ def sandbox_settings(settings: Settings, base_url: str) -> Settings:
     return settings.model_copy(update=sandbox_endpoints(base_url))
 
 
-def _embedded_sandbox_config(settings: Settings, key: str, secret: str) -> SandboxConfig:
-    from flickrhub_core.sandbox import SandboxConfig
+def _embedded_sandbox(settings: Settings) -> tuple[HttpServer, Credentials]:
+    """The sandbox of ``flickrhub run`` (not started yet) and its consumer pair."""
+    from flickrhub_core.sandbox import SandboxConfig, create_sandbox_app
 
+    key, secret = sandbox_consumer(settings.data_dir)
     options: dict[str, Any] = {
         "consumers": {key: secret},
         "max_upload_bytes": settings.max_upload_bytes,
     }
     if "state_path" in SandboxConfig.model_fields:
         options["state_path"] = settings.data_dir / SANDBOX_STATE_FILE
-    return SandboxConfig(**options)
+    app = create_sandbox_app(SandboxConfig(**options))
+    return HttpServer(app, bind_socket("127.0.0.1", settings.sandbox_port)), Credentials(
+        key, secret
+    )
 
 
 async def run_sandbox(
@@ -295,29 +309,18 @@ async def run_embedded(
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     async with AsyncExitStack() as stack:
+        sandbox: HttpServer | None = None
         consumer: Credentials | None = None
-        sandbox_url: str | None = None
-        sandbox_key: str | None = None
-        sandbox_app: Any = None
-        sandbox_sock: socket.socket | None = None
         if not settings.uses_real_flickr:
-            from flickrhub_core.sandbox import create_sandbox_app
-
-            sandbox_key, secret = sandbox_consumer(settings.data_dir)
-            consumer = Credentials(sandbox_key, secret)
-            sandbox_sock = bind_socket("127.0.0.1", settings.sandbox_port)
-            stack.callback(sandbox_sock.close)
-            sandbox_url = http_url(sandbox_sock)
-            settings = sandbox_settings(settings, sandbox_url)
-            sandbox_app = create_sandbox_app(
-                _embedded_sandbox_config(settings, sandbox_key, secret)
-            )
+            sandbox, consumer = _embedded_sandbox(settings)
+            stack.push_async_callback(sandbox.stop)
+            settings = sandbox_settings(settings, sandbox.url)
         runtime = Runtime.create(settings, role="embedded", consumer=consumer)
         api_sock = bind_socket(settings.host, settings.port)
         stack.callback(api_sock.close)
         # The exit stack unwinds in reverse start order, which is the shutdown order.
-        if sandbox_sock is not None:
-            await _started_server(stack, sandbox_app, sandbox_sock)
+        if sandbox is not None:
+            await sandbox.start()
         await _started_runtime(stack, runtime)
         await _started_worker(stack, runtime, None, None)
         api = await _started_server(stack, _api_app(runtime), api_sock)
@@ -326,12 +329,12 @@ async def run_embedded(
                 Urls(
                     api=api.url,
                     docs=f"{api.url}/docs",
-                    sandbox=sandbox_url,
-                    sandbox_consumer_key=sandbox_key,
+                    sandbox=sandbox.url if sandbox else None,
+                    sandbox_consumer_key=consumer.consumer_key if consumer else None,
                     data_dir=settings.data_dir.resolve(),
                 )
             )
-        runtime.log.info("flickrhub_ready", api=api.url, sandbox=sandbox_url)
+        runtime.log.info("flickrhub_ready", api=api.url, sandbox=sandbox and sandbox.url)
         await _wait(stop)
         runtime.log.info("flickrhub_stopping")
 

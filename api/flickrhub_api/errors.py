@@ -8,6 +8,7 @@ client; the details go to the log with the request id.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "describe",
     "error_response",
     "install_error_handler",
+    "report",
 ]
 
 #: OAuth problems that mean "this request token or verifier is no good": the user
@@ -93,8 +95,8 @@ def describe(exc: BaseException) -> ErrorReply:
     return ErrorReply(500, "ERR_INTERNAL", INTERNAL_MESSAGE, unexpected=True)
 
 
-def error_response(exc: BaseException) -> Response:
-    """The envelope for ``exc``; unexpected errors are logged, never shown."""
+def report(exc: BaseException) -> ErrorReply:
+    """:func:`describe`, logging unexpected errors (with the traceback, server-side only)."""
     reply = describe(exc)
     if reply.unexpected:
         get_runtime().log.error(
@@ -103,14 +105,27 @@ def error_response(exc: BaseException) -> Response:
             method=request.method,
             path=request.path,
             error_type=type(exc).__name__,
-            exc_info=exc,
+            frames=_frames(exc),
         )
+    return reply
+
+
+def error_response(exc: BaseException) -> Response:
+    """The envelope for ``exc``."""
+    reply = report(exc)
     return envelope(
         None,
         reply.status,
         error=error_body(reply.code, reply.message, reply.details),
         headers=reply.headers,
     )
+
+
+def _frames(exc: BaseException, limit: int = 20) -> list[str]:
+    """Where it failed, innermost last, without the exception's message: messages
+    (and tracebacks, which print them) can hold credentials, frames cannot."""
+    stack = traceback.extract_tb(exc.__traceback__)[-limit:]
+    return [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in stack]
 
 
 def install_error_handler(app: Quart) -> None:

@@ -196,7 +196,7 @@ class AuthUserData(BaseModel):
     user_nsid: str
     username: str
     fullname: str
-    perms: Perms
+    perms: str
 
 
 class AuthCallbackData(AuthUserData):
@@ -229,7 +229,7 @@ class JobView(BaseModel):
     result: Any = None
     error: dict[str, Any] | None = None
     returnvalue: Any = None
-    failedReason: str | None = None  # noqa: N815 - the earlier system's name
+    failedReason: str | None = None  # the earlier system's name
     created_at: str
     finished_at: str | None = None
 

@@ -33,6 +33,9 @@ from flickrhub_core.errors import InvalidRequest
 MAX_HEADER_BYTES = 16 * 1024
 MAX_PARTS = 64
 MAX_FILENAME = 255
+#: What completes a boundary line: ``--`` (the last one) or optional blanks and a line break.
+_BOUNDARY_END = re.compile(rb"--|[ \t]*(\r\n|\n|\r)")
+_MAX_BOUNDARY_TAIL = 64
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}$")
 
 
@@ -107,6 +110,9 @@ class MultipartReader:
 
     async def _event(self) -> Event:
         while True:
+            if self._boundary_undecided():
+                await self._feed()
+                continue
             try:
                 event = self._decoder.next_event()
             except (ValueError, AttributeError, IndexError) as exc:
@@ -121,13 +127,34 @@ class MultipartReader:
                 raise malformed("part headers too long")
             if self._body_done:
                 raise malformed("truncated body")
-            try:
-                chunk = await self._body.__anext__()
-            except StopAsyncIteration:
-                self._body_done = True
-                self._decoder.receive_data(None)
-            else:
-                self._decoder.receive_data(chunk)
+            await self._feed()
+
+    async def _feed(self) -> None:
+        try:
+            chunk = await self._body.__anext__()
+        except StopAsyncIteration:
+            self._body_done = True
+            self._decoder.receive_data(None)
+        else:
+            self._decoder.receive_data(chunk)
+
+    def _boundary_undecided(self) -> bool:
+        """Whether part data ends in a boundary that the next bytes may turn into
+        the closing one (``--b-`` so far).
+
+        Werkzeug's decoder (3.1.x) gives the line break before such a boundary out
+        as data when a chunk ends there: the photo would gain a byte. Reading on
+        until the boundary is complete avoids it.
+        """
+        if self._body_done or self._decoder.state not in (State.DATA, State.DATA_START):
+            return False
+        buffer = self._decoder.buffer
+        marker = b"--" + self._decoder.boundary
+        at = buffer.rfind(marker)
+        if at == -1:
+            return False
+        tail = bytes(buffer[at + len(marker) :])
+        return len(tail) < _MAX_BOUNDARY_TAIL and not _BOUNDARY_END.match(tail)
 
     async def _part_data(self, part: Part) -> AsyncIterator[bytes]:
         if part is not self._current or not self._in_data:

@@ -96,9 +96,7 @@ class LimitedRequest(Request):
 def request_class(streaming_paths: Mapping[str, int]) -> type[Request]:
     """A request class for one app: ``streaming_paths`` get their own limit and
     flow control; every other path keeps ``MAX_CONTENT_LENGTH``."""
-    return type(
-        "FlickrHubRequest", (LimitedRequest,), {"streaming_paths": dict(streaming_paths)}
-    )
+    return type("FlickrHubRequest", (LimitedRequest,), {"streaming_paths": dict(streaming_paths)})
 
 
 class FlowControlledConnection(ASGIHTTPConnection):

@@ -50,9 +50,7 @@ def idempotency_key() -> str | None:
     if not _KEY.match(value):
         raise InvalidRequest(
             "Invalid request",
-            details=[
-                {"field": IDEMPOTENCY_HEADER, "message": "1-255 printable ASCII characters"}
-            ],
+            details=[{"field": IDEMPOTENCY_HEADER, "message": "1-255 printable ASCII characters"}],
         )
     return value
 

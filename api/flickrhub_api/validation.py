@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from quart import request
@@ -23,7 +23,6 @@ from flickrhub_api.errors import UnsupportedMediaType
 from flickrhub_core.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
-P = ParamSpec("P")
 R = TypeVar("R")
 
 

@@ -23,8 +23,9 @@ from flickrhub_core.flickr import MultipartBody
 from flickrhub_core.jobs import FINISHED_STATES
 
 API_PREFIX = "/api/v1"
-#: Seconds each status long-poll asks the API to hold the request.
-POLL_WAIT = 10
+#: Seconds each status long-poll asks the API to hold the request. The API answers
+#: as soon as the job finishes, so this only bounds how late a state change shows.
+POLL_WAIT = 2
 MIN_POLL_INTERVAL = 0.25
 CHUNK = 256 * 1024
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -20,6 +20,7 @@ import click
 
 from flickrhub_core.cli.app import cli, settings_of
 from flickrhub_core.cli.client import ApiClient, ApiError, FilePhoto, wait_for_job
+from flickrhub_core.serve import local_url
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -33,16 +34,11 @@ EXIT_JOB_FAILED = 1
 
 def _default_api_url() -> str:
     settings = settings_of()
-    host = settings.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return local_url(settings.host, settings.port)
 
 
 def api_options(func: Callable[P, R]) -> Callable[P, R]:
-    """``--api URL`` and ``--api-key KEY``, shared by every client command."""
+    """``--api URL`` and ``--client-key KEY``, shared by every client command."""
     func = click.option(
         "--client-key",
         envvar="FLICKRHUB_CLIENT_KEY",
@@ -64,12 +60,12 @@ def _client(api_url: str | None, client_key: str | None) -> ApiClient:
     return ApiClient(api_url or _default_api_url(), api_key=client_key)
 
 
-def run_async(func: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+def run_async(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     """Let a click command be a coroutine function."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return asyncio.run(func(*args, **kwargs))  # type: ignore[arg-type]
+        return asyncio.run(func(*args, **kwargs))
 
     return wrapper
 
@@ -166,6 +162,12 @@ def with_wait_options(func: Callable[P, R]) -> Callable[P, R]:
     is_flag=True,
     help="Against the sandbox only: approve without a browser (scripts, tests).",
 )
+@click.option(
+    "--sandbox-user",
+    default=None,
+    metavar="NAME",
+    help="With --approve-sandbox: the sandbox account that approves (default: its seeded one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
 @api_options
 @run_async
@@ -174,6 +176,7 @@ async def auth(
     flickr_key: str | None,
     flickr_secret: str | None,
     approve_sandbox: bool,
+    sandbox_user: str | None,
     as_json: bool,
     api_url: str | None,
     client_key: str | None,
@@ -193,7 +196,15 @@ async def auth(
         authorize_url = str(started["authorize_url"])
         oauth_token = str(started.get("oauth_token") or _query_value(authorize_url, "oauth_token"))
         if approve_sandbox:
-            verifier = await _approve_in_sandbox(client, authorize_url, oauth_token, perms)
+            verifier = await approve_in_sandbox(
+                client, authorize_url, oauth_token, perms, sandbox_user
+            )
+        elif started.get("mode") == "callback":
+            # Flickr sends the browser to FlickrHub's callback, which finishes the login.
+            _say("Open this URL in a browser and approve access; the page FlickrHub")
+            _say("shows afterwards has your user_id:")
+            click.echo(authorize_url)
+            return
         else:
             _say("Open this URL in a browser and approve access:")
             _say(f"  {authorize_url}")
@@ -221,25 +232,32 @@ def _query_value(url: str, name: str) -> str:
     return values[0]
 
 
-async def _approve_in_sandbox(
-    client: ApiClient, authorize_url: str, oauth_token: str, perms: str
+async def approve_in_sandbox(
+    client: ApiClient, authorize_url: str, oauth_token: str, perms: str, username: str | None
 ) -> str:
-    """Approve the request token on the sandbox's authorize page, as a user would."""
+    """Approve the request token on the sandbox's authorize page, as a user would.
+
+    The sandbox accepts the ``X-Sandbox-Approve: 1`` header instead of the page's
+    CSRF value and then answers JSON; flickr.com has no such thing.
+    """
+    page = authorize_url.split("?", 1)[0]
+    form = {"oauth_token": oauth_token, "perms": perms, "approve": "1"}
+    if username:
+        form["username"] = username
     response = await client.http.post(
-        authorize_url.split("?", 1)[0],
-        data={"oauth_token": oauth_token, "perms": perms, "approve": "1"},
-        headers={"X-Sandbox-Approve": "1", "Accept": "application/json"},
+        page, data=form, headers={"X-Sandbox-Approve": "1", "Accept": "application/json"}
     )
     try:
-        verifier = response.json().get("oauth_verifier")
-    except (ValueError, AttributeError):
-        verifier = None
-    if response.is_error or not verifier:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not answer.get("oauth_verifier"):
+        reason = answer.get("error") if isinstance(answer, dict) else None
+        why = f"HTTP {response.status_code}" + (f": {reason}" if reason else "")
         raise ApiError(
-            f"could not approve at {authorize_url.split('?', 1)[0]} "
-            f"(HTTP {response.status_code}): --approve-sandbox works only with the sandbox"
+            f"could not approve at {page} ({why}): --approve-sandbox works only with the sandbox"
         )
-    return str(verifier)
+    return str(answer["oauth_verifier"])
 
 
 # --- call -----------------------------------------------------------------------------
@@ -290,7 +308,7 @@ async def call(
         "target": target,
     }
     if no_cache:
-        payload["cache_bypass"] = True
+        payload["cache"] = False
     async with _client(api_url, client_key) as client:
         job_id = str((await client.enqueue(payload))["job_id"])
         await _finish(

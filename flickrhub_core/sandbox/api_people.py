@@ -41,13 +41,24 @@ def get_upload_status(ctx: CallContext) -> Payload:
     sets = sum(1 for s in ctx.library.photosets.values() if s.owner == user.nsid)
     return {
         "user": {
-            "id": user.nsid, "ispro": 0, "username": {"_content": user.username},
+            "id": user.nsid,
+            "ispro": 0,
+            "username": {"_content": user.username},
             "bandwidth": {
-                "max": 0, "used": 0, "maxbytes": 0, "usedbytes": 0, "remainingbytes": 0,
-                "maxkb": 0, "usedkb": 0, "remainingkb": 0, "unlimited": 1,
+                "max": 0,
+                "used": 0,
+                "maxbytes": 0,
+                "usedbytes": 0,
+                "remainingbytes": 0,
+                "maxkb": 0,
+                "usedkb": 0,
+                "remainingkb": 0,
+                "unlimited": 1,
             },
             "filesize": {
-                "max": max_bytes, "maxbytes": max_bytes, "maxkb": max_bytes // 1024,
+                "max": max_bytes,
+                "maxbytes": max_bytes,
+                "maxkb": max_bytes // 1024,
                 "maxmb": max_bytes // (1024 * 1024),
             },
             "videosize": {"maxbytes": 1073741824, "maxkb": 1048576, "maxmb": 1024},
@@ -59,7 +70,7 @@ def get_upload_status(ctx: CallContext) -> Payload:
 
 @method("flickr.photos.upload.checkTickets")
 def check_tickets(ctx: CallContext) -> Payload:
-    """Ticket states: ``complete`` 0 pending, 1 done (with ``photoid``), 2 failed; unknown → ``invalid``."""
+    """Ticket states: ``complete`` 0 pending, 1 done (+ ``photoid``), 2 failed; else ``invalid``."""
     tickets = []
     for ticket_id in (part.strip() for part in ctx.params.get("tickets", "").split(",")):
         if not ticket_id:

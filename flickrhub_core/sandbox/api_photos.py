@@ -77,7 +77,11 @@ def add_tags(ctx: CallContext) -> Payload:
     if raw is None:
         raise ApiFailure(2, "Required arguments missing")
     known = {tag.clean for tag in photo.tags}
-    fresh = [t for t in ctx.library.make_tags(ctx.user, photo.id, split_tags(raw)) if t.clean not in known]
+    fresh = [
+        t
+        for t in ctx.library.make_tags(ctx.user, photo.id, split_tags(raw))
+        if t.clean not in known
+    ]
     unique = list({tag.clean: tag for tag in fresh}.values())
     if len(photo.tags) + len(unique) > MAX_TAGS:
         raise ApiFailure(2, "Maximum number of tags reached")
@@ -114,14 +118,21 @@ def set_perms(ctx: CallContext) -> Payload:
             raise ApiFailure(2, "Required arguments missing")
         flags[name] = int(value)
     photo.ispublic, photo.isfriend, photo.isfamily = (
-        flags["is_public"], flags["is_friend"], flags["is_family"],
+        flags["is_public"],
+        flags["is_friend"],
+        flags["is_family"],
     )
     photo.lastupdate = int(ctx.now)
-    return {"photoid": {"_content": photo.id, "secret": photo.secret, "originalsecret": photo.originalsecret}}
+    return {
+        "photoid": {
+            "_content": photo.id,
+            "secret": photo.secret,
+            "originalsecret": photo.originalsecret,
+        }
+    }
 
 
 @method("flickr.photos.delete", perms=3)
 def delete(ctx: CallContext) -> Payload:
     ctx.library.delete_photo(_own_photo(ctx))
     return {}
-

@@ -30,7 +30,10 @@ def get_list(ctx: CallContext) -> Payload:
     chunk = sets[(page - 1) * per_page : page * per_page]
     return {
         "photosets": {
-            "cancreate": 1, "page": page, "pages": -(-total // per_page), "perpage": per_page,
+            "cancreate": 1,
+            "page": page,
+            "pages": -(-total // per_page),
+            "perpage": per_page,
             "total": total,
             "photoset": [photoset_entry(s, ctx.library, ctx.viewer) for s in chunk],
         }
@@ -58,14 +61,23 @@ def get_photos(ctx: CallContext) -> Payload:
     owner = ctx.library.users[photoset.owner]
     return {
         "photoset": {
-            "id": photoset.id, "primary": photoset.primary, "owner": owner.nsid,
+            "id": photoset.id,
+            "primary": photoset.primary,
+            "owner": owner.nsid,
             "ownername": owner.username,
             "photo": [
-                {**photo_entry(p, ctx.library, extras), "isprimary": "1" if p.id == photoset.primary else "0"}
+                {
+                    **photo_entry(p, ctx.library, extras),
+                    "isprimary": "1" if p.id == photoset.primary else "0",
+                }
                 for p in chunk
             ],
-            "page": page, "per_page": str(per_page), "perpage": str(per_page),
-            "pages": -(-len(photos) // per_page), "title": photoset.title, "total": str(len(photos)),
+            "page": page,
+            "per_page": str(per_page),
+            "perpage": str(per_page),
+            "pages": -(-len(photos) // per_page),
+            "title": photoset.title,
+            "total": str(len(photos)),
         }
     }
 
@@ -79,9 +91,14 @@ def create(ctx: CallContext) -> Payload:
     if primary is None:
         raise ApiFailure(2, "Photo not found")
     photoset = Photoset(
-        id=ctx.library.new_long_id(), owner=ctx.user.nsid, primary=primary.id, title=title,
-        description=ctx.params.get("description", ""), photos=[primary.id],
-        date_create=int(ctx.now), date_update=int(ctx.now),
+        id=ctx.library.new_long_id(),
+        owner=ctx.user.nsid,
+        primary=primary.id,
+        title=title,
+        description=ctx.params.get("description", ""),
+        photos=[primary.id],
+        date_create=int(ctx.now),
+        date_update=int(ctx.now),
     )
     # New sets come first in the user's ordering, as on Flickr.
     ctx.library.photosets = {photoset.id: photoset, **ctx.library.photosets}

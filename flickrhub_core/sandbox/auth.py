@@ -116,4 +116,3 @@ def require_user(caller: Caller, required: int) -> None:
         raise insufficient_perms(required, 0)
     if caller.token.perms < required:
         raise insufficient_perms(required, caller.token.perms)
-

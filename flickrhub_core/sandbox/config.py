@@ -8,6 +8,7 @@ only the initial values, ``POST /sandbox/faults`` changes them at runtime (see
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,7 +40,9 @@ class SandboxConfig(FaultSettings):
     ``consumers`` maps API key to secret; the default is one random demo pair (read it
     back from the config to sign requests). ``rate_limit_per_hour`` counts requests per
     consumer key over a rolling hour, ``0`` switches the limit off. ``seed`` makes fault
-    injection and generated ids reproducible.
+    injection and generated ids reproducible. ``state_path`` keeps users and access
+    tokens in a JSON file across restarts (see :mod:`.persistence`); None keeps them
+    in memory only.
     """
 
     consumers: dict[str, str] = Field(default_factory=_demo_consumers, min_length=1)
@@ -51,6 +54,7 @@ class SandboxConfig(FaultSettings):
     timestamp_skew_s: int = Field(default=600, gt=0)
     generated_photos: int = Field(default=0, ge=0, le=10_000)
     admin_enabled: bool = True
+    state_path: Path | None = None
 
     @property
     def demo_consumer(self) -> tuple[str, str]:

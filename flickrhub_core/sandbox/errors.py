@@ -4,7 +4,7 @@
 
     SandboxError
     ├── ApiFailure      HTTP 200 ``stat: fail`` with a Flickr code (REST JSON/XML, upload XML)
-    ├── OAuthProblem    HTTP 400/401 ``text/plain`` ``oauth_problem=...`` (RFC 5849 problem reporting)
+    ├── OAuthProblem    HTTP 400/401 ``text/plain`` ``oauth_problem=...`` (problem reporting)
     └── BadRequest      HTTP 4xx plain text for requests no Flickr client would send
 
 Handlers raise them; :mod:`flickrhub_core.sandbox.responses` renders them in the one
@@ -38,7 +38,9 @@ class OAuthProblem(SandboxError):
     the ``debug_sbs`` base string, which Flickr echoes without re-encoding).
     """
 
-    def __init__(self, status: int, problem: str, extra: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, status: int, problem: str, extra: list[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(problem)
         self.status = status
         self.problem = problem

@@ -99,7 +99,8 @@ class FaultInjector:
         if update.seed is not None:
             self.rng.seed(update.seed)
         fields = update.model_dump(
-            exclude_none=True, include={"latency_ms", "error_rate_5xx", "error_rate_105", "drop_rate"}
+            exclude_none=True,
+            include={"latency_ms", "error_rate_5xx", "error_rate_105", "drop_rate"},
         )
         if update.methods is None and update.count is None:
             self.settings = self.settings.model_copy(update=fields)

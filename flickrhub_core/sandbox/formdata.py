@@ -59,9 +59,7 @@ class Body:
         return next((part for part in self.files if part.name == name), None)
 
 
-async def read_body(
-    chunks: AsyncIterable[bytes], content_type: str | None, method: str
-) -> Body:
+async def read_body(chunks: AsyncIterable[bytes], content_type: str | None, method: str) -> Body:
     """Decode a form-urlencoded or multipart body; other bodies are drained and ignored."""
     mimetype, options = parse_options_header(content_type or "")
     if method in ("GET", "HEAD"):

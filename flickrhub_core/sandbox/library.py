@@ -118,7 +118,7 @@ def split_tags(text: str) -> list[str]:
 
 
 def clean_tag(raw: str) -> str:
-    """Flickr's normalised tag: lower case, without spaces and punctuation (machine tags keep ``:=``)."""
+    """Flickr's normalised tag: lower case, no spaces or punctuation (machine tags keep ``:=``)."""
     if _MACHINE_TAG.match(raw):
         namespace_predicate, _, value = raw.partition("=")
         return namespace_predicate.lower() + "=" + value.lower().replace('"', "")
@@ -201,7 +201,13 @@ class Library:
 
     def make_tags(self, owner: User, photo_id: str, raws: list[str]) -> list[Tag]:
         return [
-            Tag(self.new_tag_id(owner, photo_id), raw, clean_tag(raw), owner.nsid, is_machine_tag(raw))
+            Tag(
+                self.new_tag_id(owner, photo_id),
+                raw,
+                clean_tag(raw),
+                owner.nsid,
+                is_machine_tag(raw),
+            )
             for raw in raws
             if clean_tag(raw)
         ]
@@ -222,7 +228,9 @@ class Library:
 
     # -- tickets ---------------------------------------------------------------------
     def new_ticket(self, owner: User, ready_at: float) -> Ticket:
-        ticket = Ticket(id=f"{owner.internal_id}-{self.new_long_id()}", owner=owner.nsid, ready_at=ready_at)
+        ticket = Ticket(
+            id=f"{owner.internal_id}-{self.new_long_id()}", owner=owner.nsid, ready_at=ready_at
+        )
         self.tickets[ticket.id] = ticket
         return ticket
 
@@ -276,23 +284,51 @@ class Library:
             self.add_photo(self._photo_from_search(row, user))
         self.add_photo(self._photo_from_info(_fixture("rest_flickr.photos.getInfo.json")["photo"]))
         primary = self.add_photo(
-            Photo(id="10100895983", owner=user.nsid, secret="617545ac10", originalsecret="f2c1d0a9b8",
-                  server="7392", farm=8, title="Set", dateupload=1380985770,
-                  datetaken="2013-10-05 16:49:30", lastupdate=1380985779, width=800, height=600)
+            Photo(
+                id="10100895983",
+                owner=user.nsid,
+                secret="617545ac10",  # noqa: S106 - photo secrets are public URL parts
+                originalsecret="f2c1d0a9b8",
+                server="7392",
+                farm=8,
+                title="Set",
+                dateupload=1380985770,
+                datetaken="2013-10-05 16:49:30",
+                lastupdate=1380985779,
+                width=800,
+                height=600,
+            )
         )
         recorded_set = _fixture("rest_flickr.photosets.getList.json")["photosets"]["photoset"][0]
         self.photosets[recorded_set["id"]] = Photoset(
-            id=recorded_set["id"], owner=user.nsid, primary=primary.id,
-            title=recorded_set["title"]["_content"], description=recorded_set["description"]["_content"],
-            photos=[primary.id], date_create=int(recorded_set["date_create"]),
+            id=recorded_set["id"],
+            owner=user.nsid,
+            primary=primary.id,
+            title=recorded_set["title"]["_content"],
+            description=recorded_set["description"]["_content"],
+            photos=[primary.id],
+            date_create=int(recorded_set["date_create"]),
             date_update=int(recorded_set["date_update"]),
         )
-        recorded_ticket = _fixture("rest_flickr.photos.upload.checkTickets.json")["uploader"]["ticket"][0]
+        recorded_ticket = _fixture("rest_flickr.photos.upload.checkTickets.json")["uploader"][
+            "ticket"
+        ][0]
         private = self.add_photo(
-            Photo(id=recorded_ticket["photoid"], owner=user.nsid, secret="4b1d8e7a2c",
-                  originalsecret="9e3f5a7c1b", server="3694", farm=4, title="Private upload",
-                  ispublic=0, dateupload=1380985000, datetaken="2013-10-05 16:56:40",
-                  lastupdate=1380985000, width=1200, height=800)
+            Photo(
+                id=recorded_ticket["photoid"],
+                owner=user.nsid,
+                secret="4b1d8e7a2c",  # noqa: S106 - photo secrets are public URL parts
+                originalsecret="9e3f5a7c1b",
+                server="3694",
+                farm=4,
+                title="Private upload",
+                ispublic=0,
+                dateupload=1380985000,
+                datetaken="2013-10-05 16:56:40",
+                lastupdate=1380985000,
+                width=1200,
+                height=800,
+            )
         )
         self.tickets[recorded_ticket["id"]] = Ticket(
             id=recorded_ticket["id"], owner=user.nsid, ready_at=0, complete=1, photo_id=private.id
@@ -301,14 +337,29 @@ class Library:
     def _photo_from_search(self, row: dict[str, Any], owner: User) -> Photo:
         upload = int(row["dateupload"]) if len(row["dateupload"]) > 4 else 1351420323
         photo = Photo(
-            id=row["id"], owner=row["owner"], secret=row["secret"], originalsecret=row["originalsecret"],
-            server=row["server"], farm=row["farm"], title=row["title"],
-            description=row["description"]["_content"], ispublic=row["ispublic"],
-            isfriend=row["isfriend"], isfamily=row["isfamily"], license=row["license"],
-            dateupload=upload, datetaken=row["datetaken"], lastupdate=int(row["lastupdate"]),
-            views=int(row["views"]), originalformat=row["originalformat"],
-            width=int(row["width_o"]), height=int(row["height_o"]),
-            geo={key: row[key] for key in ("latitude", "longitude", "accuracy", "context", "place_id", "woeid")},
+            id=row["id"],
+            owner=row["owner"],
+            secret=row["secret"],
+            originalsecret=row["originalsecret"],
+            server=row["server"],
+            farm=row["farm"],
+            title=row["title"],
+            description=row["description"]["_content"],
+            ispublic=row["ispublic"],
+            isfriend=row["isfriend"],
+            isfamily=row["isfamily"],
+            license=row["license"],
+            dateupload=upload,
+            datetaken=row["datetaken"],
+            lastupdate=int(row["lastupdate"]),
+            views=int(row["views"]),
+            originalformat=row["originalformat"],
+            width=int(row["width_o"]),
+            height=int(row["height_o"]),
+            geo={
+                key: row[key]
+                for key in ("latitude", "longitude", "accuracy", "context", "place_id", "woeid")
+            },
         )
         photo.tags = self.make_tags(owner, photo.id, row["tags"].split())
         return photo
@@ -317,19 +368,35 @@ class Library:
         owner = self.users[info["owner"]["nsid"]]
         location = info["location"]
         photo = Photo(
-            id=info["id"], owner=owner.nsid, secret=info["secret"], originalsecret="c0ffee1234",
-            server=info["server"], farm=info["farm"], title=info["title"]["_content"],
-            description=info["description"]["_content"], ispublic=info["visibility"]["ispublic"],
-            isfriend=info["visibility"]["isfriend"], isfamily=info["visibility"]["isfamily"],
-            license=info["license"], dateupload=int(info["dateuploaded"]),
-            datetaken=info["dates"]["taken"], lastupdate=int(info["dates"]["lastupdate"]),
-            views=int(info["views"]), width=1600, height=1000,
+            id=info["id"],
+            owner=owner.nsid,
+            secret=info["secret"],
+            originalsecret="c0ffee1234",
+            server=info["server"],
+            farm=info["farm"],
+            title=info["title"]["_content"],
+            description=info["description"]["_content"],
+            ispublic=info["visibility"]["ispublic"],
+            isfriend=info["visibility"]["isfriend"],
+            isfamily=info["visibility"]["isfamily"],
+            license=info["license"],
+            dateupload=int(info["dateuploaded"]),
+            datetaken=info["dates"]["taken"],
+            lastupdate=int(info["dates"]["lastupdate"]),
+            views=int(info["views"]),
+            width=1600,
+            height=1000,
             geo={
-                "latitude": location["latitude"], "longitude": location["longitude"],
-                "accuracy": location["accuracy"], "context": int(location["context"]),
-                "place_id": location["place_id"], "woeid": location["woeid"],
+                "latitude": location["latitude"],
+                "longitude": location["longitude"],
+                "accuracy": location["accuracy"],
+                "context": int(location["context"]),
+                "place_id": location["place_id"],
+                "woeid": location["woeid"],
             },
-            extra_info={key: info[key] for key in ("comments", "notes", "people", "location", "geoperms")},
+            extra_info={
+                key: info[key] for key in ("comments", "notes", "people", "location", "geoperms")
+            },
         )
         photo.tags = [
             Tag(tag["id"], tag["raw"], tag["_content"], tag["author"], bool(tag["machine_tag"]))
@@ -343,10 +410,16 @@ class Library:
             photo_id = self.new_photo_id()
             uploaded = 1380000000 - index * 3600
             photo = Photo(
-                id=photo_id, owner=owner.nsid, secret=self.hex(10), originalsecret=self.hex(10),
-                server=str(self.rng.randint(1000, 9999)), farm=self.rng.randint(1, 9),
-                title=f"Generated photo {index + 1}", dateupload=uploaded,
-                datetaken="2013-09-01 12:00:00", lastupdate=uploaded,
+                id=photo_id,
+                owner=owner.nsid,
+                secret=self.hex(10),
+                originalsecret=self.hex(10),
+                server=str(self.rng.randint(1000, 9999)),
+                farm=self.rng.randint(1, 9),
+                title=f"Generated photo {index + 1}",
+                dateupload=uploaded,
+                datetaken="2013-09-01 12:00:00",
+                lastupdate=uploaded,
             )
             photo.tags = self.make_tags(owner, photo_id, ["generated"])
             self.add_photo(photo)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qsl
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
@@ -73,7 +74,9 @@ class OAuthParams:
         return self.values.get("oauth_token") or None
 
 
-def collect(query_string: bytes, authorization: str | None, body: list[tuple[str, str]]) -> RequestParams:
+def collect(
+    query_string: bytes, authorization: str | None, body: list[tuple[str, str]]
+) -> RequestParams:
     """Gather a request's parameters; a malformed OAuth header is a 400 problem."""
     query = parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
     header: list[tuple[str, str]] = []
@@ -81,7 +84,9 @@ def collect(query_string: bytes, authorization: str | None, body: list[tuple[str
         try:
             raw = oauth_utils.parse_authorization_header(authorization)
         except ValueError as exc:
-            raise OAuthProblem(400, "parameter_rejected", [("oauth_parameters_rejected", "Authorization")]) from exc
+            raise OAuthProblem(
+                400, "parameter_rejected", [("oauth_parameters_rejected", "Authorization")]
+            ) from exc
         # oauthlib 4 leaves header values percent-encoded (RFC 5849 §3.5.1): decode them.
         header = [(name, oauth_utils.unescape(value)) for name, value in raw if name != "realm"]
     return RequestParams(query=query, header=header, body=list(body))
@@ -114,11 +119,13 @@ def protocol_params(params: RequestParams) -> OAuthParams:
 
 
 def base_string(http_method: str, uri: str, params: list[tuple[str, str]]) -> str:
-    """The RFC 5849 signature base string (``oauth_signature`` and ``realm`` left out)."""
-    signed = [(name, value) for name, value in params if name not in ("oauth_signature", "realm")]
+    """The RFC 5849 signature base string (``oauth_signature`` left out; the header's
+    ``realm`` never gets here, see :func:`collect`)."""
+    signed = [(name, value) for name, value in params if name != "oauth_signature"]
     normalized = oauth_signature.normalize_parameters(signed)  # type: ignore[arg-type]
+    method: Any = http_method.upper()  # the stubs want a Literal of known verbs
     return oauth_signature.signature_base_string(
-        http_method.upper(), oauth_signature.base_string_uri(uri), normalized
+        method, oauth_signature.base_string_uri(uri), normalized
     )
 
 
@@ -177,11 +184,14 @@ class NonceCache:
 
     skew_s: int
     _seen: dict[tuple[str, str, int], float] = field(default_factory=dict)
+    _purge_at: int = 10_000
 
     def check_and_add(self, consumer_key: str, nonce: str, timestamp: int, now: float) -> None:
         """Raise 401 ``nonce_used`` for a replay; remember the nonce otherwise."""
-        if len(self._seen) > 10_000:
+        if len(self._seen) > self._purge_at:
+            # Amortised: purge only after the live set has doubled since the last purge.
             self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
+            self._purge_at = max(10_000, 2 * len(self._seen))
         key = (consumer_key, nonce, timestamp)
         expiry = self._seen.get(key)
         if expiry is not None and expiry > now:

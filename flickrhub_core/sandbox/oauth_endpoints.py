@@ -7,10 +7,11 @@
   fields ``oauth_token``, ``perms`` (read|write|delete, default read), ``approve=1``
   or ``deny=1``, optional ``username``, and either the page's ``csrf`` value or the
   header ``X-Sandbox-Approve: 1`` (a header no cross-site form can send, so scripts
-  approve without a browser). With that header or ``Accept: application/json`` the
-  answer is JSON ``{"oauth_token", "oauth_verifier", "callback"}`` (``callback`` is
-  the redirect URL, null for ``oob``); otherwise a 302 to the callback, or for
-  ``oob`` a page showing the verifier in ``#verifier``. Verifiers are 16 hex digits
+  approve without a browser; they may also send the fields as a JSON object). With
+  that header or ``Accept: application/json`` the answer is JSON
+  ``{"oauth_token", "oauth_verifier", "callback"}`` (``callback`` is the redirect URL,
+  null for ``oob``); otherwise a 302 to the callback, or for ``oob`` a page showing
+  the verifier in ``#verifier``. Verifiers are 16 hex digits
   (the format of Flickr's documented callback example).
 * ``access_token`` (GET or POST, signed with the request token's secret) trades an
   approved request token plus ``oauth_verifier`` for
@@ -28,7 +29,7 @@ import json
 import secrets
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from quart import Response, redirect, request
+from quart import Response, request
 
 from .auth import consumer_key_hint, verify_signed
 from .authorize import authorize_page, message_page, verifier_page
@@ -85,7 +86,9 @@ async def request_token_endpoint() -> Response:
         if not callback:
             raise parameter_absent("oauth_callback")
         if not _valid_callback(callback):
-            raise OAuthProblem(400, "parameter_rejected", [("oauth_parameters_rejected", "oauth_callback")])
+            raise OAuthProblem(
+                400, "parameter_rejected", [("oauth_parameters_rejected", "oauth_callback")]
+            )
         verify_signed(state, request_line(), params, oauth, secret, "")
         token = state.tokens.new_request_token(oauth.consumer_key, callback, state.clock())
     except BadRequest as error:
@@ -121,6 +124,7 @@ async def access_token_endpoint() -> Response:
         if token.status != "approved" or not secrets.compare_digest(verifier, token.verifier or ""):
             raise OAuthProblem(401, "verifier_invalid")
         access = state.tokens.exchange(token)
+        state.persist()
     except BadRequest as error:
         return bad_request(error)
     except OAuthProblem as problem:
@@ -146,7 +150,9 @@ def _with_query(url: str, extra: list[tuple[str, str]]) -> str:
 
 def _invalid_token_page(wants_json: bool) -> Response:
     if wants_json:
-        return Response(json.dumps({"error": "Invalid request token"}), 400, content_type="application/json")
+        return Response(
+            json.dumps({"error": "Invalid request token"}), 400, content_type="application/json"
+        )
     return html_page(message_page("Invalid request token", "Invalid request token"), 400)
 
 
@@ -165,8 +171,12 @@ async def authorize_get() -> Response:
     token.csrf.add(csrf)
     default_user = state.library.users[DEFAULT_NSID].username
     page = authorize_page(
-        action=request.path, token=token.token, perms=perms, consumer_key=token.consumer_key,
-        csrf=csrf, default_username=default_user,
+        action=request.path,
+        token=token.token,
+        perms=perms,
+        consumer_key=token.consumer_key,
+        csrf=csrf,
+        default_username=default_user,
     )
     return html_page(page)
 
@@ -176,13 +186,13 @@ async def authorize_post() -> Response:
     scripted = request.headers.get("X-Sandbox-Approve", "") == "1"
     wants_json = scripted or "application/json" in request.headers.get("Accept", "")
     try:
-        body = await read_body(request.body, request.headers.get("Content-Type"), request.method)
+        fields = await _approval_fields()
     except BadRequest as error:
         return bad_request(error)
     fault = await injected_fault(state, "authorize", None)
     if fault is not None:
         return fault
-    form = {**request.args.to_dict(), **dict(body.fields)}
+    form = {**request.args.to_dict(), **fields}
     token = state.tokens.request_token(form.get("oauth_token", ""), state.clock())
     if token is None or token.status == "denied":
         return _invalid_token_page(wants_json)
@@ -203,20 +213,38 @@ async def authorize_post() -> Response:
     callback = (
         None
         if token.callback == "oob"
-        else _with_query(token.callback, [("oauth_token", token.token), ("oauth_verifier", verifier)])
+        else _with_query(
+            token.callback, [("oauth_token", token.token), ("oauth_verifier", verifier)]
+        )
     )
     if wants_json:
         payload = {"oauth_token": token.token, "oauth_verifier": verifier, "callback": callback}
         return Response(json.dumps(payload), 200, content_type="application/json")
     if callback is not None:
-        return redirect(callback, 302)
+        return Response("", 302, headers={"Location": callback})
     return html_page(verifier_page(verifier, user.username))
+
+
+async def _approval_fields() -> dict[str, str]:
+    """The approval form; scripts may also send the same fields as a JSON object."""
+    if request.mimetype == "application/json":
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadRequest(400, "Expected a JSON object")
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int)}
+    body = await read_body(request.body, request.headers.get("Content-Type"), request.method)
+    return dict(body.fields)
 
 
 def _deny(state: SandboxState, token: RequestToken, wants_json: bool) -> Response:
     state.tokens.deny(token)
     if wants_json:
-        payload = {"oauth_token": token.token, "oauth_verifier": None, "callback": None, "denied": True}
+        payload = {
+            "oauth_token": token.token,
+            "oauth_verifier": None,
+            "callback": None,
+            "denied": True,
+        }
         return Response(json.dumps(payload), 200, content_type="application/json")
     return html_page(message_page("Not authorized", "You did not authorize the application."))
 

@@ -27,9 +27,21 @@ SIZES: tuple[tuple[str, str, str, int, bool], ...] = (
 )
 EXTRAS = frozenset(
     {
-        "description", "license", "date_upload", "date_taken", "owner_name", "icon_server",
-        "original_format", "last_update", "geo", "tags", "machine_tags", "o_dims", "views",
-        "media", "path_alias",
+        "description",
+        "license",
+        "date_upload",
+        "date_taken",
+        "owner_name",
+        "icon_server",
+        "original_format",
+        "last_update",
+        "geo",
+        "tags",
+        "machine_tags",
+        "o_dims",
+        "views",
+        "media",
+        "path_alias",
     }
     | {f"url_{key}" for key, *_ in SIZES}
     | {"url_o"}
@@ -66,9 +78,15 @@ def photo_entry(photo: Photo, library: Library, extras: set[str]) -> dict[str, A
     """One ``<photo>`` of a search/list result with the requested ``extras``."""
     owner = library.users[photo.owner]
     entry: dict[str, Any] = {
-        "id": photo.id, "owner": photo.owner, "secret": photo.secret, "server": photo.server,
-        "farm": photo.farm, "title": photo.title, "ispublic": photo.ispublic,
-        "isfriend": photo.isfriend, "isfamily": photo.isfamily,
+        "id": photo.id,
+        "owner": photo.owner,
+        "secret": photo.secret,
+        "server": photo.server,
+        "farm": photo.farm,
+        "title": photo.title,
+        "ispublic": photo.ispublic,
+        "isfriend": photo.isfriend,
+        "isfamily": photo.isfamily,
     }
     if "description" in extras:
         entry["description"] = {"_content": photo.description}
@@ -107,7 +125,9 @@ def photo_entry(photo: Photo, library: Library, extras: set[str]) -> dict[str, A
             entry[f"height_{key}"] = dims[1] if square and key == "sq" else str(dims[1])
             entry[f"width_{key}"] = dims[0] if square and key == "sq" else str(dims[0])
     if "url_o" in extras:
-        entry.update(url_o=original_url(photo), height_o=str(photo.height), width_o=str(photo.width))
+        entry.update(
+            url_o=original_url(photo), height_o=str(photo.height), width_o=str(photo.width)
+        )
     return entry
 
 
@@ -117,7 +137,10 @@ def _geo_extras(photo: Photo) -> dict[str, Any]:
     public = 1 if photo.ispublic else 0
     return {
         **photo.geo,
-        "geo_is_family": 0, "geo_is_friend": 0, "geo_is_contact": 0, "geo_is_public": public,
+        "geo_is_family": 0,
+        "geo_is_friend": 0,
+        "geo_is_contact": 0,
+        "geo_is_public": public,
     }
 
 
@@ -129,7 +152,10 @@ def page_of(
     pages = -(-total // per_page)
     chunk = photos[(page - 1) * per_page : page * per_page]
     return {
-        "page": page, "pages": pages, "perpage": per_page, "total": str(total),
+        "page": page,
+        "pages": pages,
+        "perpage": per_page,
+        "total": str(total),
         "photo": [photo_entry(photo, library, extras) for photo in chunk],
     }
 
@@ -139,24 +165,41 @@ def photo_info(photo: Photo, library: Library, viewer: str | None) -> dict[str, 
     owner = library.users[photo.owner]
     is_owner = viewer == photo.owner
     info: dict[str, Any] = {
-        "id": photo.id, "secret": photo.secret, "server": photo.server, "farm": photo.farm,
-        "dateuploaded": str(photo.dateupload), "isfavorite": 0, "license": photo.license,
-        "safety_level": str(photo.safety_level - 1), "rotation": 0,
+        "id": photo.id,
+        "secret": photo.secret,
+        "server": photo.server,
+        "farm": photo.farm,
+        "dateuploaded": str(photo.dateupload),
+        "isfavorite": 0,
+        "license": photo.license,
+        "safety_level": str(photo.safety_level - 1),
+        "rotation": 0,
     }
     if is_owner:
         info.update(originalsecret=photo.originalsecret, originalformat=photo.originalformat)
     info.update(
         owner={
-            "nsid": owner.nsid, "username": owner.username, "realname": owner.realname,
-            "location": owner.location, "iconserver": owner.iconserver, "iconfarm": owner.iconfarm,
+            "nsid": owner.nsid,
+            "username": owner.username,
+            "realname": owner.realname,
+            "location": owner.location,
+            "iconserver": owner.iconserver,
+            "iconfarm": owner.iconfarm,
             "path_alias": None,
         },
         title={"_content": photo.title},
         description={"_content": photo.description},
-        visibility={"ispublic": photo.ispublic, "isfriend": photo.isfriend, "isfamily": photo.isfamily},
+        visibility={
+            "ispublic": photo.ispublic,
+            "isfriend": photo.isfriend,
+            "isfamily": photo.isfamily,
+        },
         dates={
-            "posted": str(photo.dateupload), "taken": photo.datetaken, "takengranularity": "0",
-            "takenunknown": "0", "lastupdate": str(photo.lastupdate),
+            "posted": str(photo.dateupload),
+            "taken": photo.datetaken,
+            "takengranularity": "0",
+            "takenunknown": "0",
+            "lastupdate": str(photo.lastupdate),
         },
     )
     if is_owner:
@@ -165,22 +208,34 @@ def photo_info(photo: Photo, library: Library, viewer: str | None) -> dict[str, 
         views=str(photo.views),
         editability={"cancomment": 1 if viewer else 0, "canaddmeta": 1 if is_owner else 0},
         publiceditability={"cancomment": 1, "canaddmeta": 0},
-        usage={"candownload": 1, "canblog": 1 if viewer else 0, "canprint": 1 if viewer else 0, "canshare": 1},
+        usage={
+            "candownload": 1,
+            "canblog": 1 if viewer else 0,
+            "canprint": 1 if viewer else 0,
+            "canshare": 1,
+        },
         comments={"_content": "0"},
         notes={"note": []},
         people={"haspeople": 0},
         tags={
             "tag": [
                 {
-                    "id": tag.id, "author": tag.author,
-                    "authorname": library.users[tag.author].username if tag.author in library.users else "",
-                    "raw": tag.raw, "_content": tag.clean, "machine_tag": 1 if tag.machine else 0,
+                    "id": tag.id,
+                    "author": tag.author,
+                    "authorname": library.users[tag.author].username
+                    if tag.author in library.users
+                    else "",
+                    "raw": tag.raw,
+                    "_content": tag.clean,
+                    "machine_tag": 1 if tag.machine else 0,
                 }
                 for tag in photo.tags
             ]
         },
     )
-    recorded = {key: value for key, value in photo.extra_info.items() if key != "geoperms" or is_owner}
+    recorded = {
+        key: value for key, value in photo.extra_info.items() if key != "geoperms" or is_owner
+    }
     info.update(recorded)
     info.update(urls={"url": [{"type": "photopage", "_content": photo_page(photo)}]}, media="photo")
     return info
@@ -193,30 +248,46 @@ def photo_sizes(photo: Photo) -> dict[str, Any]:
         if dims is not None:
             sizes.append(
                 {
-                    "label": label, "width": dims[0], "height": dims[1],
-                    "source": static_url(photo, suffix), "url": f"{photo_page(photo)}sizes/{key}/",
+                    "label": label,
+                    "width": dims[0],
+                    "height": dims[1],
+                    "source": static_url(photo, suffix),
+                    "url": f"{photo_page(photo)}sizes/{key}/",
                     "media": "photo",
                 }
             )
     sizes.append(
         {
-            "label": "Original", "width": photo.width, "height": photo.height,
-            "source": original_url(photo), "url": f"{photo_page(photo)}sizes/o/", "media": "photo",
+            "label": "Original",
+            "width": photo.width,
+            "height": photo.height,
+            "source": original_url(photo),
+            "url": f"{photo_page(photo)}sizes/o/",
+            "media": "photo",
         }
     )
     return {"canblog": 0, "canprint": 0, "candownload": 1, "size": sizes}
 
 
 def person_info(user: User, library: Library, viewer: str | None) -> dict[str, Any]:
-    photos = [p for p in library.photos.values() if p.owner == user.nsid and library.can_see(p, viewer)]
+    photos = [
+        p for p in library.photos.values() if p.owner == user.nsid and library.can_see(p, viewer)
+    ]
     first_taken = min((p.datetaken for p in photos if p.datetaken), default="")
     first_upload = min((p.dateupload for p in photos), default=0)
     return {
-        "id": user.nsid, "nsid": user.nsid, "ispro": 0, "iconserver": user.iconserver,
-        "iconfarm": user.iconfarm, "path_alias": None,
-        "username": {"_content": user.username}, "realname": {"_content": user.realname},
-        "mbox_sha1sum": {"_content": user.mbox_sha1sum}, "location": {"_content": user.location},
-        "timezone": user.timezone, "description": {"_content": user.description},
+        "id": user.nsid,
+        "nsid": user.nsid,
+        "ispro": 0,
+        "iconserver": user.iconserver,
+        "iconfarm": user.iconfarm,
+        "path_alias": None,
+        "username": {"_content": user.username},
+        "realname": {"_content": user.realname},
+        "mbox_sha1sum": {"_content": user.mbox_sha1sum},
+        "location": {"_content": user.location},
+        "timezone": user.timezone,
+        "description": {"_content": user.description},
         "photosurl": {"_content": f"https://www.flickr.com/photos/{user.nsid}/"},
         "profileurl": {"_content": f"https://www.flickr.com/people/{user.nsid}/"},
         "mobileurl": {"_content": f"https://m.flickr.com/photostream.gne?id={user.internal_id}"},
@@ -233,12 +304,22 @@ def photoset_entry(photoset: Photoset, library: Library, viewer: str | None) -> 
     primary = library.photos[photoset.primary]
     count = sum(1 for pid in photoset.photos if library.visible_photo(pid, viewer) is not None)
     return {
-        "id": photoset.id, "primary": photoset.primary, "secret": primary.secret,
-        "server": primary.server, "farm": primary.farm, "photos": str(count), "videos": 0,
-        "title": {"_content": photoset.title}, "description": {"_content": photoset.description},
-        "needs_interstitial": 0, "visibility_can_see_set": 1, "count_views": "0",
-        "count_comments": "0", "can_comment": 1 if viewer else 0,
-        "date_create": str(photoset.date_create), "date_update": str(photoset.date_update),
+        "id": photoset.id,
+        "primary": photoset.primary,
+        "secret": primary.secret,
+        "server": primary.server,
+        "farm": primary.farm,
+        "photos": str(count),
+        "videos": 0,
+        "title": {"_content": photoset.title},
+        "description": {"_content": photoset.description},
+        "needs_interstitial": 0,
+        "visibility_can_see_set": 1,
+        "count_views": "0",
+        "count_comments": "0",
+        "can_comment": 1 if viewer else 0,
+        "date_create": str(photoset.date_create),
+        "date_update": str(photoset.date_update),
     }
 
 

@@ -30,7 +30,11 @@ TOO_MANY_REQUESTS_BODY = (
     "<html><body><h1>429 Too Many Requests</h1>\n"
     "You have sent too many requests in a given amount of time.\n</body></html>"
 )
-_SERVER_ERROR_TITLES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_SERVER_ERROR_TITLES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 _JSONP_CALLBACK = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")
 
 
@@ -80,7 +84,9 @@ def rest_fail(failure: ApiFailure, fmt: RestFormat) -> Response:
             fail_xml(failure.code, failure.message), status=200, content_type=XML_CONTENT_TYPE
         )
     payload = {"stat": "fail", "code": failure.code, "message": failure.message}
-    return Response(_rest_body(payload, fmt, "fail"), status=200, content_type=JSON_FAIL_CONTENT_TYPE)
+    return Response(
+        _rest_body(payload, fmt, "fail"), status=200, content_type=JSON_FAIL_CONTENT_TYPE
+    )
 
 
 def oauth_text(body: str, status: int = 200) -> Response:
@@ -102,7 +108,9 @@ def upload_fail(failure: ApiFailure) -> Response:
 
 
 def bad_request(error: BadRequest) -> Response:
-    return Response(error.message + "\n", status=error.status, content_type="text/plain; charset=utf-8")
+    return Response(
+        error.message + "\n", status=error.status, content_type="text/plain; charset=utf-8"
+    )
 
 
 def too_many_requests(retry_after_s: int) -> Response:

@@ -23,7 +23,15 @@ _PRIVACY: dict[str, Callable[[Photo], bool]] = {
     "4": lambda p: not p.ispublic and bool(p.isfriend) and bool(p.isfamily),
     "5": lambda p: not p.ispublic and not p.isfriend and not p.isfamily,
 }
-_CONTENT_TYPES = {"1": {1}, "2": {2}, "3": {3}, "4": {1, 2}, "5": {2, 3}, "6": {1, 3}, "7": {1, 2, 3}}
+_CONTENT_TYPES = {
+    "1": {1},
+    "2": {2},
+    "3": {3},
+    "4": {1, 2},
+    "5": {2, 3},
+    "6": {1, 3},
+    "7": {1, 2, 3},
+}
 
 
 def resolve_user(ctx: CallContext, user_id: str) -> str:

@@ -15,6 +15,7 @@ from .config import SandboxConfig
 from .faults import FaultInjector
 from .library import Library
 from .oauth import NonceCache
+from .persistence import load_state, save_state
 from .ratelimit import RollingHourLimiter
 from .tokens import TokenStore
 
@@ -30,6 +31,13 @@ class SandboxState:
         self.nonces = NonceCache(config.timestamp_skew_s)
         self.limiter = RollingHourLimiter(config.rate_limit_per_hour)
         self.faults = FaultInjector(config.fault_settings(), config.seed)
+        if config.state_path is not None:
+            load_state(config.state_path, self.library, self.tokens)
+
+    def persist(self) -> None:
+        """Save users and access tokens when ``state_path`` is set (after each change)."""
+        if self.config.state_path is not None:
+            save_state(self.config.state_path, self.library, self.tokens)
 
     def reset(self) -> None:
         """Library back to the seed; rate-limit windows, nonces and faults back to start-up.

@@ -75,9 +75,12 @@ class TokenStore:
 
     def exchange(self, token: RequestToken) -> AccessToken:
         """Turn an approved request token into an access token; the request token is spent."""
-        assert token.user_nsid is not None  # approved tokens always carry their user
+        if token.user_nsid is None:
+            raise ValueError("only an approved request token can be exchanged")
         token.status = "used"
-        access = AccessToken(_token(), secrets.token_hex(8), token.consumer_key, token.user_nsid, token.perms)
+        access = AccessToken(
+            _token(), secrets.token_hex(8), token.consumer_key, token.user_nsid, token.perms
+        )
         self.access_tokens[access.token] = access
         return access
 

@@ -56,6 +56,8 @@ def to_rest_xml(payload: Mapping[str, Any], stat: str = "ok") -> str:
                 _fill(ET.SubElement(rsp, name), item)
         else:
             _fill(ET.SubElement(rsp, name), member)
+    if len(rsp) == 0:
+        return f'{XML_DECLARATION}<rsp stat="{stat}">\n</rsp>\n'  # as Flickr prints test.null
     ET.indent(rsp, space="\t")
     return XML_DECLARATION + ET.tostring(rsp, encoding="unicode") + "\n"
 

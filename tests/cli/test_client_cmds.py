@@ -36,6 +36,7 @@ class FakeApi:
         self.requests: list[httpx.Request] = []
         self.states: Iterator[dict[str, Any]] = iter(states or [job("completed")])
         self.last: dict[str, Any] | None = None
+        self.mode = "oob"
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -53,7 +54,7 @@ class FakeApi:
                     "authorize_url": "http://sandbox.test/services/oauth/authorize?oauth_token=rt&perms=write",
                     "oauth_token": "rt",
                     "state": "st",
-                    "mode": "oob",
+                    "mode": self.mode,
                 }
             )
         if path == "/api/v1/auth/complete":
@@ -120,8 +121,8 @@ def test_call_wait_shows_each_state_and_prints_the_result(
         "job job-1: running (attempt 2/3)",
         "job job-1: completed",
     ]
-    assert api.json_of(0)["cache_bypass"] is True
-    assert api.requests[1].url.params["wait"] == "10"
+    assert api.json_of(0)["cache"] is False
+    assert api.requests[1].url.params["wait"] == "2"
     assert api.requests[1].url.params["user_id"] == "u-1"
 
 
@@ -168,6 +169,16 @@ def test_auth_prints_url_reads_verifier_and_prints_user_id(
     assert "Paste the verifier code" in result.stderr
     assert "ann" in result.stderr
     assert result.stdout == "u-1\n"
+
+
+def test_auth_in_callback_mode_prints_the_url_without_prompting(
+    invoke: Invoke, fake_api: Callable[..., FakeApi]
+) -> None:
+    fake_api().mode = "callback"
+    result = invoke("auth", "--api", API)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("http://sandbox.test/services/oauth/authorize?oauth_token=rt")
+    assert "Paste" not in result.stderr
 
 
 def multipart_fields(request: httpx.Request) -> dict[str, bytes]:

@@ -98,3 +98,9 @@ def test_run_on_a_port_in_use_is_a_one_line_error(invoke: Invoke) -> None:
         result = invoke("run", "--port", str(port))
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in one_error_line(result.stderr)
+
+
+def test_sandbox_fault_rates_are_checked(invoke: Invoke) -> None:
+    result = invoke("sandbox", "--error-rate-5xx", "2")
+    assert result.exit_code == 2
+    assert "--error-rate-5xx" in result.stderr

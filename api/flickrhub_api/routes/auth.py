@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, render_template, request
@@ -23,7 +24,7 @@ from quart_schema import document_querystring, document_response, tag
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
-from flickrhub_api.errors import describe
+from flickrhub_api.errors import describe, report
 from flickrhub_api.models import (
     AuthCallbackData,
     AuthCallbackQuery,
@@ -110,7 +111,7 @@ async def start(data: AuthStartRequest) -> Response:
         owner=current_owner(),
     )
     await runtime.request_tokens.put(pending, PENDING_TTL)
-    mode = "oob" if callback == "oob" else "callback"
+    mode: Literal["oob", "callback"] = "oob" if callback == "oob" else "callback"
     runtime.log.info(
         "auth_start_success",
         request_id=request_id(),
@@ -136,16 +137,16 @@ async def _put_back(runtime: Runtime, pending: PendingAuth) -> None:
         await runtime.request_tokens.put(pending, left)
 
 
-async def _finish(
-    oauth_token: str, verifier: str, state: str | None, *, via: str
-) -> AuthUserData:
+async def _finish(oauth_token: str, verifier: str, state: str | None, *, via: str) -> AuthUserData:
     """Trade the request token for the user's access token; store it; say who it is."""
     runtime = get_runtime()
     try:
         pending = await runtime.request_tokens.take(oauth_token)
-        if pending is None or pending.owner != current_owner():
+        if pending is None:
             raise invalid_state()
-        if state is not None and not secrets.compare_digest(state, pending.state):
+        wrong_state = state is not None and not secrets.compare_digest(state, pending.state)
+        if pending.owner != current_owner() or wrong_state:
+            # Not this caller's to use up: the rightful one may still finish it.
             await _put_back(runtime, pending)
             raise invalid_state()
         consumer = Credentials(pending.consumer_key, pending.consumer_secret)
@@ -194,7 +195,7 @@ async def _finish(
         user_nsid=stored.user_nsid,
         username=stored.username,
         fullname=stored.fullname,
-        perms=pending.perms,  # type: ignore[arg-type]
+        perms=pending.perms,
     )
 
 
@@ -230,7 +231,7 @@ async def callback() -> Response:
     except Exception as exc:
         if not html:
             raise
-        reply = describe(exc)
+        reply = report(exc)
         page = await render_template(
             "callback.html", ok=False, message=reply.message, request_id=request_id()
         )

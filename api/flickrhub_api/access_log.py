@@ -1,0 +1,41 @@
+"""One ``api_request`` event per request, and the request id on every response."""
+
+from __future__ import annotations
+
+import time
+
+from quart import Quart, Response, g, request
+
+from flickrhub_api.context import get_runtime
+from flickrhub_api.envelope import REQUEST_ID_HEADER, client_request_id, request_id
+
+#: Probes hit these every few seconds: logged at debug when they succeed.
+QUIET_PATHS = frozenset({"/healthz", "/health", "/readyz", "/metrics"})
+
+
+async def _started() -> None:
+    g.started = time.perf_counter()
+    request_id()
+
+
+async def _finished(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    started: float = g.get("started", time.perf_counter())
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    log = get_runtime().log
+    emit = log.debug if request.path in QUIET_PATHS and response.status_code < 400 else log.info
+    emit(
+        "api_request",
+        method=request.method,
+        path=request.path,  # never the query string: the callback's carries the verifier
+        status=response.status_code,
+        duration_ms=duration_ms,
+        request_id=request_id(),
+        client_request_id=client_request_id(),
+    )
+    return response
+
+
+def install_access_log(app: Quart) -> None:
+    app.before_request(_started)
+    app.after_request(_finished)

@@ -1,0 +1,58 @@
+"""The Quart application: routes, envelope, limits and OpenAPI around one runtime."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from flickrhub_api import routes
+from flickrhub_api.access_log import install_access_log
+from flickrhub_api.context import bind_runtime
+from flickrhub_api.errors import install_error_handler
+from flickrhub_api.routes.photos import FORM_OVERHEAD, REPLACE_PATH, UPLOAD_PATH
+from flickrhub_api.streaming import FlowControlledConnection, request_class
+from flickrhub_core import __version__
+from flickrhub_core.runtime import Runtime
+
+#: Body limit of every JSON route (the earlier system's, Fastify's default).
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
+    """The API over ``runtime``.
+
+    With ``manage_runtime`` the app starts and closes the runtime with the server
+    (``flickrhub api``); without it the caller does (``flickrhub run`` shares one
+    runtime between the API and the worker host).
+    """
+    app = Quart("flickrhub_api")
+    upload_limit = runtime.settings.max_upload_bytes + FORM_OVERHEAD
+    app.request_class = request_class({UPLOAD_PATH: upload_limit, REPLACE_PATH: upload_limit})
+    app.asgi_http_class = FlowControlledConnection
+    app.config["MAX_CONTENT_LENGTH"] = JSON_BODY_LIMIT
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    bind_runtime(app, runtime)
+    QuartSchema(
+        app,
+        info=Info(
+            title="FlickrHub",
+            version=__version__,
+            description="Queued, retried, cached and rate-limited Flickr calls for "
+            "connected accounts. Every JSON answer is an envelope: "
+            '{"request_id", "data", "error"}.',
+        ),
+        tags=[
+            {"name": "auth", "description": "Connect a Flickr account (OAuth 1.0a)"},
+            {"name": "jobs", "description": "Enqueue Flickr calls and read their outcome"},
+            {"name": "photos", "description": "Upload and replace photos (streamed)"},
+            {"name": "health", "description": "Probes and metrics"},
+        ],
+    )
+    for blueprint in routes.BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    install_error_handler(app)
+    install_access_log(app)
+    if manage_runtime:
+        app.before_serving(runtime.start)
+        app.after_serving(runtime.close)
+    return app

@@ -1,0 +1,180 @@
+"""Enqueue Flickr calls and follow their jobs.
+
+``POST /rest`` answers 202 at once with the ``job_id``; the outcome is read with
+``/jobs/status`` (the earlier system's call) or ``GET /jobs/<id>``, whose
+``wait`` holds the request until the job finishes, so a client needs no polling
+loop of its own. A job is visible only to its owner, and to the user it was made
+for when a ``user_id`` is given: anything else is the same 404 as a missing job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from quart import Blueprint, Response, request
+from quart_schema import document_querystring, document_response, tag
+
+from flickrhub_api.context import current_owner, get_runtime
+from flickrhub_api.envelope import envelope
+from flickrhub_api.models import (
+    CancelRequest,
+    EnqueueData,
+    Envelope,
+    ErrorEnvelope,
+    JobQuery,
+    JobStatusRequest,
+    JobView,
+    RestRequest,
+)
+from flickrhub_api.submission import accepted, idempotency_key, new_job, require_user, submit
+from flickrhub_api.validation import json_body, parse_model
+from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
+from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.targets import Target
+
+blueprint = Blueprint("jobs", __name__, url_prefix="/api/v1/flickr")
+
+#: Seconds between reads of the job store while long-polling.
+POLL_INTERVAL = 0.1
+
+
+def job_not_found() -> NotFound:
+    return NotFound("job_not_found", code="ERR_JOB_NOT_FOUND")
+
+
+def _target_for(runtime: Runtime, name: str) -> Target:
+    target = runtime.targets.get(name)
+    if target is None:
+        enabled = sorted(n for n, t in runtime.targets.items() if not t.takes_photo)
+        raise InvalidRequest(
+            "Invalid request",
+            details=[
+                {
+                    "field": "target",
+                    "message": f"unknown target; enabled: {', '.join(enabled) or 'none'}",
+                    "enabled": enabled,
+                }
+            ],
+        )
+    if target.takes_photo:
+        raise InvalidRequest(
+            "Invalid request",
+            details=[
+                {
+                    "field": "target",
+                    "message": f"the {name} target takes a photo: send it as multipart/form-data "
+                    "to /api/v1/flickr/upload or /api/v1/flickr/replace",
+                }
+            ],
+        )
+    return target
+
+
+@blueprint.post("/rest")
+@tag(["jobs"])
+@json_body(RestRequest)
+@document_response(Envelope[EnqueueData], 202)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 404)
+@document_response(ErrorEnvelope, 409)
+async def enqueue_rest(data: RestRequest) -> Response:
+    """Queue one Flickr call for a connected user; answers 202 with the ``job_id``.
+
+    An ``Idempotency-Key`` header returns the first job made with it instead of a
+    second one (409 if the request differs).
+    """
+    runtime = get_runtime()
+    key = idempotency_key()
+    target = _target_for(runtime, data.target)
+    params = target.validate(data.method, data.params or {})
+    await require_user(runtime, data.user_id)
+    job = new_job(
+        runtime,
+        user_id=data.user_id,
+        target=target.name,
+        method=data.method,
+        params=params,
+        callback_url=data.callback_url,
+        meta=data.meta,
+        cache=data.cache,
+        key=key,
+    )
+    job, replayed = await submit(runtime, job)
+    return accepted(job, replayed=replayed)
+
+
+async def visible_job(runtime: Runtime, job_id: str, user_id: str | None) -> Job:
+    """The caller's job, or 404 whether it is missing or someone else's."""
+    job = await runtime.jobs.get(job_id)
+    if job is None or job.owner != current_owner():
+        raise job_not_found()
+    if user_id is not None and job.user_id != user_id:
+        raise job_not_found()
+    return job
+
+
+@blueprint.post("/jobs/status")
+@tag(["jobs"])
+@json_body(JobStatusRequest)
+@document_response(Envelope[JobView], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 404)
+async def job_status(data: JobStatusRequest) -> Response:
+    """The earlier system's status call: the job of ``job_id`` for ``user_id``."""
+    job = await visible_job(get_runtime(), data.job_id, data.user_id)
+    return envelope(job.status_view())
+
+
+@blueprint.get("/jobs/<job_id>")
+@tag(["jobs"])
+@document_querystring(JobQuery)
+@document_response(Envelope[JobView], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 404)
+async def get_job(job_id: str) -> Response:
+    """A job's state and result; ``wait=<s>`` answers as soon as it finishes."""
+    query = parse_model(JobQuery, request.args.to_dict())
+    runtime = get_runtime()
+    job = await visible_job(runtime, job_id, query.user_id)
+    deadline = time.monotonic() + query.wait
+    while not job.state.finished:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(POLL_INTERVAL, left))
+        job = await visible_job(runtime, job_id, query.user_id)
+    return envelope(job.status_view())
+
+
+async def _cancel_user_id(data: CancelRequest) -> str | None:
+    if data.user_id is not None:
+        return data.user_id
+    query = parse_model(CancelRequest, request.args.to_dict())
+    return query.user_id
+
+
+@blueprint.post("/jobs/<job_id>/cancel")
+@tag(["jobs"])
+@json_body(CancelRequest)
+@document_response(Envelope[JobView], 200)
+@document_response(ErrorEnvelope, 400)
+@document_response(ErrorEnvelope, 404)
+@document_response(ErrorEnvelope, 409)
+async def cancel_job(job_id: str, data: CancelRequest) -> Response:
+    """Cancel a queued job (its photo, if any, is dropped). A job already running
+    or finished is a 409 naming its state; cancelling twice is harmless."""
+    runtime = get_runtime()
+    job = await visible_job(runtime, job_id, await _cancel_user_id(data))
+    if job.state is JobState.QUEUED:
+        job = await runtime.cancel(job)
+        if job.state is JobState.CANCELLED and job.blob_id:
+            await runtime.blobs.delete(job.blob_id)
+    if job.state is not JobState.CANCELLED:
+        details: dict[str, Any] = {"state": job.state.value}
+        raise Conflict(
+            f"job is {job.state.value}: only a queued job can be cancelled", details=details
+        )
+    return envelope(job.status_view())
