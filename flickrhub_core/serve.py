@@ -227,13 +227,13 @@ def _embedded_sandbox(settings: Settings) -> tuple[HttpServer, Credentials]:
     from flickrhub_core.sandbox import SandboxConfig, create_sandbox_app
 
     key, secret = sandbox_consumer(settings.data_dir)
-    options: dict[str, Any] = {
-        "consumers": {key: secret},
-        "max_upload_bytes": settings.max_upload_bytes,
-    }
-    if "state_path" in SandboxConfig.model_fields:
-        options["state_path"] = settings.data_dir / SANDBOX_STATE_FILE
-    app = create_sandbox_app(SandboxConfig(**options))
+    config = SandboxConfig(
+        consumers={key: secret},
+        max_upload_bytes=settings.max_upload_bytes,
+        # The sandbox's users and tokens must outlive a restart, as the stored tokens do.
+        state_path=settings.data_dir / SANDBOX_STATE_FILE,
+    )
+    app = create_sandbox_app(config)
     return HttpServer(app, bind_socket("127.0.0.1", settings.sandbox_port)), Credentials(
         key, secret
     )

@@ -17,8 +17,13 @@ from pydantic import SecretStr
 
 from flickrhub_core.cli.client import ApiClient, wait_for_job
 from flickrhub_core.cli.client_cmds import approve_in_sandbox
-from flickrhub_core.sandbox import SandboxConfig
-from flickrhub_core.serve import SANDBOX_CONSUMER_FILE, Urls, run_embedded, sandbox_consumer
+from flickrhub_core.serve import (
+    SANDBOX_CONSUMER_FILE,
+    SANDBOX_STATE_FILE,
+    Urls,
+    run_embedded,
+    sandbox_consumer,
+)
 from flickrhub_core.settings import Settings, load_settings
 
 
@@ -113,22 +118,13 @@ async def test_the_sandbox_consumer_pair_is_kept_private_and_reused(settings: Se
         assert again.sandbox_consumer_key == key
 
 
-#: The embedded sandbox keeps its users and tokens in memory unless it can save them.
-SANDBOX_PERSISTS = "state_path" in SandboxConfig.model_fields
-needs_sandbox_state = pytest.mark.xfail(
-    not SANDBOX_PERSISTS,
-    reason="SandboxConfig has no state_path: sandbox tokens do not survive a restart",
-    strict=True,
-)
-
-
-@needs_sandbox_state
 async def test_a_restart_keeps_connected_accounts_usable(settings: Settings) -> None:
     async with embedded(settings) as urls, ApiClient(str(urls.api)) as api:
         account = await connect_account(api)
     async with embedded(settings) as urls, ApiClient(str(urls.api)) as api:
         job = await run_call(api, account["user_id"], "flickr.test.login")
         assert job["state"] == "completed", job
+    assert (settings.data_dir / SANDBOX_STATE_FILE).exists()
 
 
 async def test_with_a_flickr_key_no_sandbox_starts(settings: Settings) -> None:

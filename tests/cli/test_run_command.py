@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from tests.cli.images import gray_jpeg
-from tests.cli.test_embedded import needs_sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +166,6 @@ def test_run_auth_call_upload_then_ctrl_c(clean_env: Path) -> None:
         assert interrupt(running) == 0, log.read_text()
 
 
-@needs_sandbox_state
 def test_a_restarted_run_keeps_the_user(clean_env: Path) -> None:
     env, cwd, log = env_for(clean_env), clean_env, clean_env / "run.log"
     with flickrhub_run(env, cwd, log) as running:
