@@ -52,7 +52,7 @@ def start_flickrhub(tmp: Path, data_dir: Path, **env: str) -> Running:
         **env,
     }
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI
+        process = subprocess.Popen(
             [sys.executable, "-m", "flickrhub_core.cli", "run"],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -48,9 +48,7 @@ def test_status_keeps_the_earlier_systems_fields(hub: Running, user: str) -> Non
     job_id = submit(hub.api, user, "flickr.test.echo", name="legacy")
     outcome(hub.api, job_id, user)
     status = data(
-        httpx.post(
-            f"{hub.api}/api/v1/flickr/jobs/status", json={"job_id": job_id, "user_id": user}
-        )
+        httpx.post(f"{hub.api}/api/v1/flickr/jobs/status", json={"job_id": job_id, "user_id": user})
     )
     assert status["id"] == job_id
     assert status["state"] == "completed"
