@@ -102,24 +102,31 @@ class ApiClient:
 
     # --- the calls the CLI makes ---------------------------------------------------------
 
+    async def request_object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Like :meth:`request`, for the calls whose ``data`` is a JSON object."""
+        data = await self.request(method, path, **kwargs)
+        if not isinstance(data, dict):
+            raise ApiError(f"unexpected answer from {path}: data is not an object")
+        return data
+
     async def auth_start(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", f"{API_PREFIX}/auth/start", json=payload)  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"{API_PREFIX}/auth/start", json=payload)
 
     async def auth_complete(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", f"{API_PREFIX}/auth/complete", json=payload)  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"{API_PREFIX}/auth/complete", json=payload)
 
     async def enqueue(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", f"{API_PREFIX}/flickr/rest", json=payload)  # type: ignore[no-any-return]
+        return await self.request_object("POST", f"{API_PREFIX}/flickr/rest", json=payload)
 
     async def job(self, job_id: str, *, user_id: str | None, wait: float = 0) -> dict[str, Any]:
         params: dict[str, Any] = {}
         if user_id:
             params["user_id"] = user_id
         if wait > 0:
-            params["wait"] = int(max(1, wait))
+            params["wait"] = f"{wait:.3g}"
         # The server may hold the request for ``wait`` seconds: allow for it.
         timeout = httpx.Timeout((self.http.timeout.read or 30) + wait)
-        return await self.request(  # type: ignore[no-any-return]
+        return await self.request_object(
             "GET", f"{API_PREFIX}/flickr/jobs/{job_id}", params=params, timeout=timeout
         )
 
@@ -135,7 +142,7 @@ class ApiClient:
         and the photo's ``on_bytes`` reports real progress.
         """
         body = MultipartBody(fields, photo)
-        return await self.request(  # type: ignore[no-any-return]
+        return await self.request_object(
             "POST",
             f"{API_PREFIX}/flickr/{kind}",
             content=body,

@@ -36,8 +36,10 @@ class Running:
         return self.log.read_text(errors="replace")
 
 
-def start_flickrhub(tmp: Path, data_dir: Path, **env: str) -> Running:
-    """Start ``flickrhub run`` and wait until its API answers /healthz."""
+def start_flickrhub(
+    tmp: Path, data_dir: Path, *, python: str = sys.executable, **env: str
+) -> Running:
+    """Start ``flickrhub run`` with ``python`` and wait until its API answers /healthz."""
     port, sandbox_port = free_port(), free_port()
     log = tmp / f"flickrhub-{port}.log"
     environment = {
@@ -53,7 +55,7 @@ def start_flickrhub(tmp: Path, data_dir: Path, **env: str) -> Running:
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flickrhub_core.cli", "run"],
+            [python, "-m", "flickrhub_core.cli", "run"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=environment,
