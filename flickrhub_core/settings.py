@@ -84,6 +84,30 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(0, ge=0, le=65535, validation_alias="FLICKRHUB_SANDBOX_PORT")
     shutdown_grace: float = Field(25.0, ge=0, validation_alias="FLICKRHUB_SHUTDOWN_GRACE")
 
+    # --- distributed mode (RabbitMQ, Redis) ---------------------------------------------
+    queue_type: Literal["auto", "quorum", "classic"] = Field(
+        "auto", validation_alias="FLICKRHUB_QUEUE_TYPE"
+    )
+    redis_prefix: str = Field("flickrhub:", validation_alias="FLICKRHUB_REDIS_PREFIX")
+
+    # --- API clients, limits, security ---------------------------------------------------
+    #: ``name=key`` pairs, comma separated; unset means no client authentication.
+    api_keys: SecretStr | None = Field(None, validation_alias="FLICKRHUB_API_KEYS")
+    cors_origins: str = Field("", validation_alias="FLICKRHUB_CORS_ORIGINS")
+    json_body_limit: int = Field(1024 * 1024, gt=0, validation_alias="FLICKRHUB_JSON_BODY_LIMIT")
+    client_rate_limit_per_minute: int = Field(
+        600, ge=0, validation_alias="FLICKRHUB_CLIENT_RATE_LIMIT_PER_MINUTE"
+    )
+    max_pending_jobs: int = Field(1000, ge=0, validation_alias="FLICKRHUB_MAX_PENDING_JOBS")
+    #: Fernet keys, comma separated, newest first; encrypts tokens at rest.
+    secret_key: SecretStr | None = Field(None, validation_alias="FLICKRHUB_SECRET_KEY")
+
+    # --- webhooks (the earlier system's names kept) ------------------------------------
+    callback_enabled: bool = Field(True, validation_alias="CALLBACK_ENABLED")
+    callback_retry_attempts: int = Field(5, ge=1, le=20, validation_alias="CALLBACK_RETRY_ATTEMPTS")
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias="FLICKRHUB_WEBHOOK_TIMEOUT")
+    webhook_allow_private: bool = Field(False, validation_alias="FLICKRHUB_WEBHOOK_ALLOW_PRIVATE")
+
     @field_validator("oauth_mode", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
