@@ -8,6 +8,7 @@ mode, without that setting, a key is generated once into
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,14 +40,21 @@ class Keyring:
     @classmethod
     def from_settings(cls, settings: Settings, *, create: bool = True) -> Keyring:
         """The configured keys, or the embedded mode's key file (made on first use)."""
-        if settings.secret_key is not None and settings.secret_key.get_secret_value().strip():
+        if settings.secret_key is not None and has_secret_key(settings):
             return cls(settings.secret_key.get_secret_value().split(","))
         path = settings.data_dir / KEY_FILE
-        if not path.exists():
-            if not create:
-                raise ConfigError(f"no FLICKRHUB_SECRET_KEY and no key file at {path}")
-            _write_private(path, Fernet.generate_key())
-        return cls([path.read_text().strip()])
+        try:
+            if not path.exists():
+                if not create:
+                    raise ConfigError(f"no FLICKRHUB_SECRET_KEY and no key file at {path}")
+                with contextlib.suppress(FileExistsError):  # made meanwhile: use that one
+                    _write_private(path, Fernet.generate_key())
+            return cls([path.read_text().strip()])
+        except OSError as exc:
+            raise ConfigError(
+                f"FLICKRHUB_DATA_DIR {str(settings.data_dir)!r} is not usable for the key "
+                f"file: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     def encrypt(self, value: str) -> str:
         return PREFIX + self._multi.encrypt(value.encode()).decode()
@@ -58,16 +66,16 @@ class Keyring:
         try:
             return self._multi.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken:
-            raise ConfigError(
-                "a stored secret cannot be decrypted with FLICKRHUB_SECRET_KEY "
-                "(was a key removed before rotation finished?)"
-            ) from None
+            raise _undecryptable() from None
 
     def rotate(self, value: str) -> str:
         """Re-encrypt with the newest key (plain values get encrypted)."""
         if not value.startswith(PREFIX):
             return self.encrypt(value)
-        return PREFIX + self._multi.rotate(value[len(PREFIX) :].encode()).decode()
+        try:
+            return PREFIX + self._multi.rotate(value[len(PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise _undecryptable() from None
 
     def is_current(self, value: str) -> bool:
         """Whether ``value`` is already encrypted with the newest key."""
@@ -78,6 +86,18 @@ class Keyring:
         except InvalidToken:
             return False
         return True
+
+
+def has_secret_key(settings: Settings) -> bool:
+    """Whether ``FLICKRHUB_SECRET_KEY`` is set (else the embedded mode's key file is used)."""
+    return settings.secret_key is not None and bool(settings.secret_key.get_secret_value().strip())
+
+
+def _undecryptable() -> ConfigError:
+    return ConfigError(
+        "a stored secret cannot be decrypted with FLICKRHUB_SECRET_KEY "
+        "(was a key removed before rotation finished?)"
+    )
 
 
 def new_key() -> str:

@@ -3,15 +3,18 @@
 Every error a client, a worker or an operator can see is a :class:`FlickrHubError`.
 Each carries a stable machine ``code``, a human ``message`` safe to show anyone
 (never a secret, token, connection string or stack trace), optional ``details``
-and, for job failures, whether a retry can help. ``flickrhub_api.errors`` maps
-them to the HTTP envelope and status in one place.
+and, for job failures, whether a retry can help. ``retry_after`` (seconds), when
+set, becomes a ``Retry-After`` header. ``flickrhub_api.errors`` maps them to the
+HTTP envelope and status in one place.
 
 ::
 
     FlickrHubError
     ├── InvalidRequest            400  bad input (field-level details)
+    ├── Unauthorized              401  missing or unknown API key
     ├── NotFound                  404  unknown (or someone else's) user, job, ...
     ├── Conflict                  409
+    ├── TooManyRequests           429  the client's request rate is over its limit
     ├── ServiceUnavailable        503  a dependency is down or full
     ├── ConfigError                    bad settings: refuses to start
     ├── PluginError                    broken / unknown plugin: refuses to start
@@ -34,6 +37,8 @@ class FlickrHubError(Exception):
 
     code: str = "ERR_INTERNAL"
     http_status: int = 500
+    #: Seconds after which trying again may succeed (``Retry-After``), if known.
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -51,6 +56,13 @@ class InvalidRequest(FlickrHubError):
     http_status = 400
 
 
+class Unauthorized(FlickrHubError):
+    """No API key, or one no configured client has."""
+
+    code = "ERR_UNAUTHORIZED"
+    http_status = 401
+
+
 class NotFound(FlickrHubError):
     code = "ERR_NOT_FOUND"
     http_status = 404
@@ -61,9 +73,34 @@ class Conflict(FlickrHubError):
     http_status = 409
 
 
+class TooManyRequests(FlickrHubError):
+    """The client sent more requests than its limit allows; ``retry_after`` says when
+    the next one will be accepted."""
+
+    code = "ERR_RATE_LIMITED"
+    http_status = 429
+
+    def __init__(
+        self, message: str, *, retry_after: float, details: Any = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, details=details, code=code)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(FlickrHubError):
     code = "ERR_UNAVAILABLE"
     http_status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, details=details, code=code)
+        self.retry_after = retry_after
 
 
 class ConfigError(FlickrHubError):

@@ -69,13 +69,26 @@ class Job(BaseModel):
     idempotency_key: str | None = None
     trace_id: str | None = None
     callback_url: str | None = None
+    #: The webhook's HMAC key, Fernet-encrypted (``Keyring.encrypt``); never shown.
+    callback_secret: str | None = None
+    #: Delivery of the webhook: ``{"url", "state": "pending|delivered|failed",
+    #: "attempts", "last_status", "last_error", "delivered_at", "delivery_id"}``.
+    webhook: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
+    #: The batch this job was enqueued in (``POST /batch``), if any.
+    batch_id: str | None = None
     #: Reference to an upload blob (upload/replace); photo bytes never travel in the job.
     blob_id: str | None = None
     #: Skip the response cache for this call (read and write).
     cache_bypass: bool = False
     #: Progress of long work while running, e.g. ``{"bytes_sent": n, "bytes_total": m}``.
     progress: dict[str, Any] | None = None
+
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        return [
+            (k, "********" if k == "callback_secret" and v else v)
+            for k, v in super().__repr_args__()
+        ]
 
     @property
     def queue(self) -> str:
@@ -112,6 +125,9 @@ class Job(BaseModel):
             "trace_id": self.trace_id,
             "meta": self.meta,
             "progress": self.progress,
+            "batch_id": self.batch_id,
+            "callback_url": self.callback_url,
+            "webhook": self.webhook,
         }
         if self.state is JobState.COMPLETED:
             view["returnvalue"] = {"from_cache": self.from_cache, "flickr": self.result}

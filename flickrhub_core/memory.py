@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 
 from flickrhub_core.errors import InvalidRequest, NotFound
 from flickrhub_core.jobs import Job
@@ -51,22 +53,13 @@ class MemoryJobStore:
         return await self.get(job_id) if job_id else None
 
     async def list(self, query: JobQuery) -> list[Job]:
-        out: list[Job] = []
-        for job in reversed(self._jobs.values()):
-            if job.owner != query.owner:
-                continue
-            if query.user_id is not None and job.user_id != query.user_id:
-                continue
-            if query.state is not None and job.state is not query.state:
-                continue
-            if query.target is not None and job.target != query.target:
-                continue
-            if query.method is not None and job.method != query.method:
-                continue
-            out.append(job.model_copy())
-            if len(out) >= query.limit:
-                break
-        return out
+        matching = (job for job in self._jobs.values() if query.matches(job))
+        newest = heapq.nlargest(max(0, query.limit), matching, key=_order)
+        return [job.model_copy() for job in newest]
+
+
+def _order(job: Job) -> tuple[datetime, str]:
+    return (job.created_at, job.id)
 
 
 class MemoryTokenStore:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from flickrhub_core import logs, metrics
 from flickrhub_core.broker import Broker, MemoryBroker
+from flickrhub_core.crypto import Keyring, has_secret_key, new_key
 from flickrhub_core.errors import ConfigError, NotFound, ServiceUnavailable
 from flickrhub_core.events import JobEvent
 from flickrhub_core.flickr import Credentials, Endpoints, FlickrClient
@@ -76,6 +77,8 @@ class Runtime:
             replace_url=settings.flickr_replace_url,
             oauth_url=settings.flickr_oauth_url,
         )
+        #: Encrypts secrets at rest; token stores get it from here.
+        self.keyring = self._load_keyring()
         self.backends = self._resolve_backends()
         self.flickr: FlickrClient | None = None
         self._started = False
@@ -94,11 +97,23 @@ class Runtime:
             settings,
             plugins or load_plugins(settings.plugin_allowlist),
             role=role,
-            broker=broker,
+            broker=broker or _broker_from(settings),
             consumer=consumer,
         )
 
     # --- backends --------------------------------------------------------------------
+
+    def _load_keyring(self) -> Keyring:
+        """The configured keys; the embedded mode may make its key file instead.
+
+        Separate processes must share one key, so ``api`` and ``worker`` need
+        ``FLICKRHUB_SECRET_KEY``: without it they get a throwaway key here, and
+        :meth:`_resolve_backends` refuses to start (after the backend check, whose
+        message matters first).
+        """
+        if self.role == "embedded" or has_secret_key(self.settings):
+            return Keyring.from_settings(self.settings)
+        return Keyring([new_key()])
 
     def _resolve_backends(self) -> Backends:
         p = self.plugins
@@ -126,6 +141,12 @@ class Runtime:
                     f"'flickrhub {self.role}' runs apart from the other processes, but the "
                     f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} in memory: "
                     "set RABBIT_URL and REDIS_URL, or use 'flickrhub run'"
+                )
+            if not has_secret_key(s):
+                raise ConfigError(
+                    f"'flickrhub {self.role}' runs apart from the other processes, which must "
+                    "share one key for the tokens at rest: set FLICKRHUB_SECRET_KEY "
+                    "(make one with 'flickrhub tokens new-key')"
                 )
         return backends
 
@@ -239,6 +260,16 @@ class Runtime:
 
 def encode_message(job: Job) -> bytes:
     return json.dumps({"job_id": job.id, "target": job.target}).encode()
+
+
+def _broker_from(settings: Settings) -> Broker | None:
+    """RabbitMQ when ``RABBIT_URL`` is set (aio-pika is imported only then)."""
+    url = settings.rabbit_url.get_secret_value() if settings.rabbit_url else ""
+    if not url:
+        return None
+    from flickrhub_core.broker.rabbitmq import RabbitBroker
+
+    return RabbitBroker(url, queue_type=settings.queue_type)
 
 
 def _consumer_from(settings: Settings) -> Credentials | None:

@@ -9,11 +9,15 @@ runtime, stop the sandbox). The CLI sets ``stop`` from SIGINT/SIGTERM.
 Servers listen on sockets bound here, before anything starts: port 0 picks a free
 port that is known before ``ready`` is called, and a port in use is a one-line
 :class:`ConfigError` instead of a traceback from deep inside hypercorn.
+
+Without ``FLICKRHUB_API_KEYS`` the API authenticates nobody, so it serves only on a
+loopback address (:func:`check_api_exposure`) and says so once at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -43,7 +47,9 @@ __all__ = [
     "HttpServer",
     "Urls",
     "bind_socket",
+    "check_api_exposure",
     "http_url",
+    "is_loopback",
     "local_url",
     "run_api",
     "run_embedded",
@@ -93,6 +99,37 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a wildcard ("") or a host name: may be reachable from elsewhere
+
+
+def check_api_exposure(settings: Settings) -> str | None:
+    """Refuse to serve the API unauthenticated beyond this machine.
+
+    Without API keys, a non-loopback ``FLICKRHUB_HOST`` is a :class:`ConfigError`;
+    on loopback the answer is the one line to log at start. With keys: None.
+    """
+    keys = settings.api_keys.get_secret_value() if settings.api_keys is not None else ""
+    if keys.strip():
+        return None
+    if not is_loopback(settings.host):
+        raise ConfigError(
+            f"FLICKRHUB_HOST={settings.host} without FLICKRHUB_API_KEYS: refusing to serve "
+            "unauthenticated on a non-loopback address"
+        )
+    return (
+        f"no FLICKRHUB_API_KEYS: the API is unauthenticated and listens on "
+        f"{settings.host} (loopback) only"
+    )
 
 
 def local_url(host: str, port: int) -> str:
@@ -307,6 +344,7 @@ async def run_embedded(
     worker drains, then the runtime closes, and the sandbox stops last so jobs still
     running during the drain can reach it.
     """
+    unauthenticated = check_api_exposure(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     async with AsyncExitStack() as stack:
         sandbox: HttpServer | None = None
@@ -316,6 +354,7 @@ async def run_embedded(
             stack.push_async_callback(sandbox.stop)
             settings = sandbox_settings(settings, sandbox.url)
         runtime = Runtime.create(settings, role="embedded", consumer=consumer)
+        app = _api_app(runtime)  # bad API settings refuse before anything starts
         api_sock = bind_socket(settings.host, settings.port)
         stack.callback(api_sock.close)
         # The exit stack unwinds in reverse start order, which is the shutdown order.
@@ -323,7 +362,9 @@ async def run_embedded(
             await sandbox.start()
         await _started_runtime(stack, runtime)
         await _started_worker(stack, runtime, None, None)
-        api = await _started_server(stack, _api_app(runtime), api_sock)
+        api = await _started_server(stack, app, api_sock)
+        if unauthenticated:
+            runtime.log.warning("api_unauthenticated", detail=unauthenticated)
         if ready is not None:
             ready(
                 Urls(
@@ -346,12 +387,16 @@ async def run_api(
     stop: asyncio.Event | None = None,
 ) -> None:
     """The API alone (role ``api``): needs a shared broker and stores."""
+    unauthenticated = check_api_exposure(settings)
     async with AsyncExitStack() as stack:
         runtime = Runtime.create(settings, role="api")
+        app = _api_app(runtime)  # bad API settings refuse before anything starts
         sock = bind_socket(settings.host, settings.port)
         stack.callback(sock.close)
         await _started_runtime(stack, runtime)
-        api = await _started_server(stack, _api_app(runtime), sock)
+        api = await _started_server(stack, app, sock)
+        if unauthenticated:
+            runtime.log.warning("api_unauthenticated", detail=unauthenticated)
         if ready is not None:
             ready(Urls(api=api.url, docs=f"{api.url}/docs"))
         runtime.log.info("api_ready", api=api.url)

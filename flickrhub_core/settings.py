@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         "auto", validation_alias="FLICKRHUB_QUEUE_TYPE"
     )
     redis_prefix: str = Field("flickrhub:", validation_alias="FLICKRHUB_REDIS_PREFIX")
+    #: The Mongo job archive (the earlier system's names): which finished jobs it keeps,
+    #: for how many days (0 = forever), and the collections' names.
+    save_completed_to_mongo: bool = Field(False, validation_alias="SAVE_COMPLETED_TO_MONGO")
+    save_failed_to_mongo: bool = Field(True, validation_alias="SAVE_FAILED_TO_MONGO")
+    job_ttl_complete_days: int = Field(0, ge=0, validation_alias="JOB_TTL_COMPLETE_DAYS")
+    job_ttl_fail_days: int = Field(0, ge=0, validation_alias="JOB_TTL_FAIL_DAYS")
+    token_collection: str = Field("tokens", min_length=1, validation_alias="TOKEN_COLLECTION")
+    job_collection: str = Field("jobs", min_length=1, validation_alias="JOB_COLLECTION")
 
     # --- API clients, limits, security ---------------------------------------------------
     #: ``name=key`` pairs, comma separated; unset means no client authentication.

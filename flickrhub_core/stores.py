@@ -81,14 +81,46 @@ class BlobInfo:
 
 @dataclass(frozen=True)
 class JobQuery:
-    """Filters for listing jobs; ``owner`` is always applied."""
+    """Filters for listing jobs; ``owner`` is always applied.
+
+    The order is newest first: ``created_at`` descending, then ``id`` descending
+    between jobs created at the same instant. ``since`` (inclusive) and ``until``
+    (exclusive) bound ``created_at``. ``before``/``before_id`` is a keyset cursor:
+    only jobs after that position in the order, i.e. ``(created_at, id) <
+    (before, before_id)``; without ``before_id`` just ``created_at < before``.
+    """
 
     owner: str
     user_id: str | None = None
     state: JobState | None = None
     target: str | None = None
     method: str | None = None
+    batch_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: datetime | None = None
+    before_id: str | None = None
     limit: int = 50
+
+    def matches(self, job: Job) -> bool:
+        """Whether ``job`` passes every filter (for stores that filter in Python)."""
+        if job.owner != self.owner:
+            return False
+        for name in ("user_id", "target", "method", "batch_id"):
+            wanted = getattr(self, name)
+            if wanted is not None and getattr(job, name) != wanted:
+                return False
+        if self.state is not None and job.state is not self.state:
+            return False
+        if self.since is not None and job.created_at < self.since:
+            return False
+        if self.until is not None and job.created_at >= self.until:
+            return False
+        if self.before is not None:
+            if self.before_id is None:
+                return job.created_at < self.before
+            return (job.created_at, job.id) < (self.before, self.before_id)
+        return True
 
 
 @runtime_checkable
@@ -107,7 +139,7 @@ class JobStore(Protocol):
         """The job created earlier by ``owner`` with ``Idempotency-Key: key``."""
 
     async def list(self, query: JobQuery) -> list[Job]:
-        """Newest first."""
+        """At most ``query.limit`` jobs matching ``query``, in its order (newest first)."""
 
 
 @runtime_checkable

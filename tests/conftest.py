@@ -21,6 +21,7 @@ def settings(tmp_path: Path) -> Settings:
         FLICKRHUB_RETRY_WAIT_INITIAL=0.01,
         FLICKRHUB_RETRY_WAIT_MAX=0.05,
         FLICKR_RATE_LIMIT_PER_HOUR=0,
+        RABBIT_URL=None,  # in-memory broker even when RABBIT_URL is set for tests/rabbitmq
     )
 
 

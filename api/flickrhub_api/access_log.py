@@ -6,7 +6,7 @@ import time
 
 from quart import Quart, Response, g, request
 
-from flickrhub_api.context import get_runtime
+from flickrhub_api.context import authenticated_owner, get_runtime
 from flickrhub_api.envelope import REQUEST_ID_HEADER, client_request_id, request_id
 
 #: Probes hit these every few seconds: logged at debug when they succeed.
@@ -32,6 +32,7 @@ async def _finished(response: Response) -> Response:
         duration_ms=duration_ms,
         request_id=request_id(),
         client_request_id=client_request_id(),
+        client=authenticated_owner(),
     )
     return response
 

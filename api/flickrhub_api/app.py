@@ -5,17 +5,17 @@ from __future__ import annotations
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from flickrhub_api import routes
+from flickrhub_api import routes, ui
 from flickrhub_api.access_log import install_access_log
+from flickrhub_api.clients import API_KEY_HEADER, install_authentication
 from flickrhub_api.context import bind_runtime
 from flickrhub_api.errors import install_error_handler
+from flickrhub_api.limits import install_rate_limit
 from flickrhub_api.routes.photos import FORM_OVERHEAD, REPLACE_PATH, UPLOAD_PATH
+from flickrhub_api.security import install_security
 from flickrhub_api.streaming import FlowControlledConnection, request_class
 from flickrhub_core import __version__
 from flickrhub_core.runtime import Runtime
-
-#: Body limit of every JSON route (the earlier system's, Fastify's default).
-JSON_BODY_LIMIT = 1024 * 1024
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
@@ -24,16 +24,26 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
     With ``manage_runtime`` the app starts and closes the runtime with the server
     (``flickrhub api``); without it the caller does (``flickrhub run`` shares one
     runtime between the API and the worker host).
+
+    Bad ``FLICKRHUB_API_KEYS`` or ``FLICKRHUB_CORS_ORIGINS`` raise a one-line
+    :class:`~flickrhub_core.errors.ConfigError` here, before anything serves.
     """
+    settings = runtime.settings
     app = Quart("flickrhub_api")
-    upload_limit = runtime.settings.max_upload_bytes + FORM_OVERHEAD
+    upload_limit = settings.max_upload_bytes + FORM_OVERHEAD
     app.request_class = request_class({UPLOAD_PATH: upload_limit, REPLACE_PATH: upload_limit})
     app.asgi_http_class = FlowControlledConnection
-    app.config["MAX_CONTENT_LENGTH"] = JSON_BODY_LIMIT
+    # Every JSON route (multipart routes have their own limit above).
+    app.config["MAX_CONTENT_LENGTH"] = settings.json_body_limit
     app.config["PROPAGATE_EXCEPTIONS"] = False
     bind_runtime(app, runtime)
     QuartSchema(
         app,
+        # Only Swagger UI (/docs): its CDN assets are what /docs's CSP allows.
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes={"apiKey": {"type": "apiKey", "in_": "header", "name": API_KEY_HEADER}},
+        security=[{"apiKey": []}],
         info=Info(
             title="FlickrHub",
             version=__version__,
@@ -50,8 +60,13 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
     )
     for blueprint in routes.BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(ui.blueprint)  # the web UI: /, /ui/...
     install_error_handler(app)
     install_access_log(app)
+    # In this order: preflights need no key; the rate limit is per authenticated client.
+    install_security(app, settings.cors_origins)
+    install_authentication(app, settings)
+    install_rate_limit(app, settings.client_rate_limit_per_minute)
     if manage_runtime:
         app.before_serving(runtime.start)
         app.after_serving(runtime.close)

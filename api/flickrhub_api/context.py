@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import cast
 
-from quart import Quart, current_app
+from quart import Quart, current_app, g
 
+from flickrhub_core.errors import Unauthorized
 from flickrhub_core.runtime import Runtime
 
 RUNTIME_KEY = "flickrhub.runtime"
 DEFAULT_OWNER = "default"
+#: Where the authenticated client's name is kept for the request (on ``quart.g``).
+OWNER_ATTR = "flickrhub_owner"
 
 
 def bind_runtime(app: Quart, runtime: Runtime) -> None:
@@ -21,10 +24,26 @@ def get_runtime() -> Runtime:
     return cast(Runtime, current_app.extensions[RUNTIME_KEY])
 
 
-def current_owner() -> str:
-    """The API client making this request; every user_id and job belongs to one.
+def set_owner(owner: str) -> None:
+    """Make ``owner`` the client of this request (the API-key check does; a web UI
+    session may too)."""
+    setattr(g, OWNER_ATTR, owner)
 
-    One value until API keys arrive (``X-API-Key``, DESIGN §6): this is the only
-    place that will change, every route asks here.
+
+def authenticated_owner() -> str | None:
+    """This request's client, or None if it has not authenticated (exempt paths)."""
+    owner: str | None = g.get(OWNER_ATTR)
+    return owner
+
+
+def current_owner() -> str:
+    """The API client making this request; every user_id, token and job belongs to one.
+
+    It is the name of the client whose API key the request carries
+    (:mod:`flickrhub_api.clients`), or ``default`` when no keys are configured.
+    On a path served without a key, with keys configured, there is none: 401.
     """
-    return DEFAULT_OWNER
+    owner = authenticated_owner()
+    if owner is None:
+        raise Unauthorized("an API key is required")
+    return owner

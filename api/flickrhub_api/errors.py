@@ -8,6 +8,7 @@ client; the details go to the log with the request id.
 
 from __future__ import annotations
 
+import math
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from flickrhub_core.errors import (
     FlickrError,
     FlickrHubError,
     FlickrOAuthError,
+    Unauthorized,
 )
 
 __all__ = [
@@ -44,6 +46,8 @@ REJECTED_OAUTH_PROBLEMS = frozenset(
     {"token_rejected", "token_expired", "token_used", "token_revoked", "verifier_invalid"}
 )
 INTERNAL_MESSAGE = "internal error; quote the request_id when reporting it"
+#: The challenge of a 401: the API key may be sent as a bearer token.
+WWW_AUTHENTICATE = 'Bearer realm="flickrhub"'
 
 _HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("ERR_INVALID_REQUEST", "Invalid request"),
@@ -156,7 +160,12 @@ def _flickrhub_reply(exc: FlickrHubError) -> ErrorReply:
         return ErrorReply(503, exc.code, exc.message)
     if exc.http_status >= 500 and exc.http_status != 503:
         return ErrorReply(500, "ERR_INTERNAL", INTERNAL_MESSAGE, unexpected=True)
-    return ErrorReply(exc.http_status, exc.code, exc.message, exc.details)
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return ErrorReply(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
 def _http_reply(exc: HTTPException) -> ErrorReply:

@@ -8,10 +8,14 @@ error mapper (:mod:`flickrhub_api.errors`) reads them through :func:`model_named
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart_schema.pydantic import File
+
+from flickrhub_core.jobs import JobState
 
 T = TypeVar("T")
 Perms = Literal["read", "write", "delete"]
@@ -131,6 +135,62 @@ class CancelRequest(ApiModel):
     user_id: str | None = Field(None, min_length=1, max_length=200)
 
 
+#: Calls one ``POST /batch`` may carry.
+MAX_BATCH = 100
+#: A ``+`` in a query string arrives as a space: ``...T10:00:00 02:00`` means ``+02:00``.
+_SPACED_OFFSET = re.compile(r" (\d\d:?\d\d)$")
+
+
+class BatchCall(RestRequest):
+    """One call of a batch: the fields of ``POST /rest``."""
+
+
+class BatchRequest(ApiModel):
+    """Enqueue up to 100 calls at once: all are validated before any is queued."""
+
+    calls: list[BatchCall] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchQuery(ApiModel):
+    """``GET /batches/<id>``: ``wait`` long-polls until every job finished (at most 30 s)."""
+
+    wait: float = Field(0, ge=0, le=30, description="Seconds to wait for the batch to finish")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class JobListQuery(ApiModel):
+    """``GET /jobs``: the caller's jobs, newest first, filtered and paginated."""
+
+    user_id: str | None = Field(None, min_length=1, max_length=200)
+    state: JobState | None = None
+    target: str | None = Field(None, min_length=1, max_length=40)
+    method: str | None = Field(None, min_length=1, max_length=200)
+    batch_id: str | None = Field(None, min_length=1, max_length=200)
+    since: datetime | None = Field(
+        None, description="Created at or after (ISO 8601; UTC unless it has an offset)"
+    )
+    until: datetime | None = Field(None, description="Created before (ISO 8601)")
+    limit: int = Field(50, ge=1, le=200, description="Jobs per page")
+    cursor: str | None = Field(
+        None, min_length=1, max_length=200, description="next_cursor of the previous page"
+    )
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus_sign(cls, value: object) -> object:
+        return _SPACED_OFFSET.sub(r"+\1", value) if isinstance(value, str) else value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+
 class UploadForm(BaseModel):
     """``multipart/form-data`` of ``/upload`` (documentation only: it is streamed)."""
 
@@ -147,6 +207,8 @@ class UploadForm(BaseModel):
     hidden: Literal["1", "2"] | None = None
     async_: Literal["0", "1"] | None = Field(None, alias="async")
     callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="HMAC key of the webhook")
+    meta: str | None = Field(None, description="A JSON object, echoed in the webhook")
 
 
 class ReplaceForm(BaseModel):
@@ -157,6 +219,8 @@ class ReplaceForm(BaseModel):
     photo: File
     async_: Literal["0", "1"] | None = Field(None, alias="async")
     callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="HMAC key of the webhook")
+    meta: str | None = Field(None, description="A JSON object, echoed in the webhook")
 
 
 # --- responses (documentation) -------------------------------------------------------
@@ -232,6 +296,33 @@ class JobView(BaseModel):
     failedReason: str | None = None  # the earlier system's name
     created_at: str
     finished_at: str | None = None
+    batch_id: str | None = None
+    callback_url: str | None = None
+    webhook: dict[str, Any] | None = Field(
+        None,
+        description="Delivery of the webhook: url, state (pending, delivered, failed), "
+        "attempts, last_status, last_error, delivered_at, delivery_id",
+    )
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page")
+
+
+class BatchData(BaseModel):
+    batch_id: str
+    job_ids: list[str]
+    status_url: str
+    idempotent_replay: bool = False
+
+
+class BatchStatus(BaseModel):
+    batch_id: str
+    total: int
+    counts: dict[str, int] = Field(description="Jobs per state")
+    done: bool = Field(description="Whether every job has finished")
+    jobs: list[JobView]
 
 
 class Health(BaseModel):
@@ -246,3 +337,22 @@ class Check(BaseModel):
 class ReadyData(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, Check]
+
+
+class AccountView(BaseModel):
+    """A connected Flickr account as its API client sees it (never a token or secret)."""
+
+    user_id: str
+    user_nsid: str = Field(description="The Flickr account's NSID")
+    username: str
+    fullname: str
+    perms: str = Field(description="What the user allowed: read, write or delete")
+    connected_at: str = Field(description="When the account was first connected (UTC, ISO 8601)")
+
+
+class RevokeData(BaseModel):
+    """A revoked account: its token is deleted, its queued jobs cancelled."""
+
+    user_id: str
+    revoked: Literal[True] = True
+    cancelled_jobs: int = Field(description="Queued jobs cancelled; running ones finish")

@@ -1,6 +1,6 @@
 """Turning a validated request into a queued job: the owner's user, the
-``Idempotency-Key``, the job record and the 202 answer, shared by every route
-that enqueues (REST calls, uploads, replaces)."""
+``Idempotency-Key``, the pending-jobs cap, the job record and the 202 answer,
+shared by every route that enqueues (REST calls, uploads, replaces)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from quart import Response, request
 
 from flickrhub_api.context import current_owner
 from flickrhub_api.envelope import envelope, request_id
+from flickrhub_api.limits import ensure_capacity
 from flickrhub_api.models import EnqueueData
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
+from flickrhub_core.webhooks import encrypt_secret
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -72,12 +74,14 @@ def new_job(
     method: str | None,
     params: dict[str, str],
     callback_url: str | None = None,
+    callback_secret: str | None = None,
     meta: dict[str, Any] | None = None,
     cache: bool = True,
     blob_id: str | None = None,
     key: str | None = None,
 ) -> Job:
-    """A job record for this request (not stored yet)."""
+    """A job record for this request (not stored yet); ``callback_secret`` is stored
+    encrypted."""
     return Job(
         owner=current_owner(),
         user_id=user_id,
@@ -87,6 +91,7 @@ def new_job(
         max_attempts=runtime.settings.job_retry_attempts,
         trace_id=request_id(),
         callback_url=callback_url,
+        callback_secret=encrypt_secret(runtime, callback_secret),
         meta=meta,
         idempotency_key=key,
         cache_bypass=not cache,
@@ -94,18 +99,31 @@ def new_job(
     )
 
 
+async def admit(runtime: Runtime, key: str | None) -> None:
+    """Refuse (503, ``ERR_QUEUE_FULL``) before any work if the caller's pending jobs
+    are at the cap; for routes that must check before reading the body (uploads).
+    A retry of a request already accepted under ``key`` is let through."""
+    owner = current_owner()
+    if key is not None and await runtime.jobs.find_idempotent(owner, key) is not None:
+        return
+    await ensure_capacity(runtime, owner)
+
+
 async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
     """Enqueue ``job``, or return the first job made with its idempotency key.
 
     Returns ``(job, replayed)``. The same key with a different request is a 409.
+    A new job past the owner's pending-jobs cap is a 503 (a replay is not refused).
     """
     key = job.idempotency_key
     if key is None:
+        await ensure_capacity(runtime, job.owner)
         return await runtime.enqueue(job), False
     lock = _key_locks.setdefault((job.owner, key), asyncio.Lock())
     async with lock:
         first = await runtime.jobs.find_idempotent(job.owner, key)
         if first is None:
+            await ensure_capacity(runtime, job.owner)
             return await runtime.enqueue(job), False
     if not _same_request(first, job):
         raise Conflict(

@@ -36,6 +36,8 @@ class Broker(ABC):
 
     #: Whether API and workers in separate processes can share it.
     shared: bool = False
+    #: Whether :meth:`publish_delayed` works (the message waits in the broker).
+    supports_delay: bool = False
 
     async def connect(self) -> None:  # noqa: B027 - optional
         """Open connections; called once at start."""
@@ -46,6 +48,12 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, queue: str, body: bytes) -> None:
         """Send a persistent message; returns only once the broker has it."""
+
+    async def publish_delayed(self, queue: str, body: bytes, delay: float) -> None:
+        """Like :meth:`publish`, but the message reaches ``queue`` only after ``delay``
+        seconds (possibly a little later, never earlier); it waits in the broker, not
+        in a worker. Brokers that can do it set :attr:`supports_delay`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delay messages")
 
     @abstractmethod
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:

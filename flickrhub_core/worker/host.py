@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable
 
 from flickrhub_core.broker import Consumer, Delivery
 from flickrhub_core.errors import ConfigError
 from flickrhub_core.jobs import queue_name
 from flickrhub_core.runtime import Runtime
+from flickrhub_core.webhooks import WebhookDispatcher
 from flickrhub_core.worker.runner import JobRunner, Outcome
+
+
+#: Seconds to wait before giving back a message whose handling failed unexpectedly.
+REQUEUE_PAUSE = 1.0
 
 
 class WorkerHost:
@@ -35,8 +41,11 @@ class WorkerHost:
         self._consumers: list[Consumer] = []
         self._in_flight: set[asyncio.Task[object]] = set()
         self.processed = 0
+        #: Sends finished jobs' webhooks off the jobs' path (a ``job_event`` listener).
+        self.webhooks: WebhookDispatcher | None = None
 
     async def start(self) -> None:
+        self.webhooks = await WebhookDispatcher.attach(self.rt)
         for name in self.target_names:
             consumer = await self.rt.broker.consume(
                 queue_name(name), self.handle, prefetch=self.concurrency
@@ -46,7 +55,9 @@ class WorkerHost:
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking messages, let running jobs finish for ``grace`` seconds, then
-        interrupt the rest (their messages go back to the queue)."""
+        interrupt the rest (their messages go back to the queue). Webhooks still
+        being sent get what is left of ``grace``, then are given up."""
+        started = time.monotonic()
         for consumer in self._consumers:
             await consumer.cancel()
         self._consumers.clear()
@@ -57,6 +68,9 @@ class WorkerHost:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        if self.webhooks is not None:
+            await self.webhooks.detach(max(0.0, grace - (time.monotonic() - started)))
+            self.webhooks = None
         self.rt.log.info("worker_stopped", processed=self.processed)
 
     async def handle(self, delivery: Delivery) -> None:
@@ -77,13 +91,21 @@ class WorkerHost:
             self.rt.log.error("queue_message_invalid", size=len(delivery.body))
             await delivery.dead_letter("unreadable message")
             return
-        job = await self.rt.jobs.get(job_id)
-        if job is None:
-            # Its record expired or was never stored: nothing can be run or reported.
-            self.rt.log.warning("job_record_missing", job_id=job_id)
-            await delivery.ack()
+        try:
+            job = await self.rt.jobs.get(job_id)
+            if job is None:
+                # Its record expired or was never stored: nothing can be run or reported.
+                self.rt.log.warning("job_record_missing", job_id=job_id)
+                await delivery.ack()
+                return
+            outcome = await self.runner.run(job)
+        except Exception:
+            # A store or broker is failing: the job's stored state still says what is
+            # left to do, so give the message back, after a pause (no hot loop).
+            self.rt.log.exception("job_handling_failed", job_id=job_id)
+            await asyncio.sleep(REQUEUE_PAUSE)
+            await delivery.requeue()
             return
-        outcome = await self.runner.run(job)
         self.processed += 1
         if outcome is Outcome.DEAD:
             await delivery.dead_letter(str((job.error or {}).get("message", "exhausted")))

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
 import stamina
 
 from flickrhub_core import metrics
-from flickrhub_core.errors import FlickrError, JobError, OutcomeUnknown
+from flickrhub_core.errors import ConfigError, FlickrError, JobError, OutcomeUnknown
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
-from flickrhub_core.runtime import Runtime
+from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.targets import Target, TargetContext
 from flickrhub_core.worker.session import UserFlickr
 
@@ -35,6 +37,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     DEAD = "dead"  # failed after exhausting retries: the message goes to the DLQ
     SKIPPED = "skipped"  # already finished (redelivery) or gone
+    RETRY_SCHEDULED = "retry_scheduled"  # a delayed message will bring the job back
 
 
 class JobRunner:
@@ -59,7 +62,10 @@ class JobRunner:
             )
         if job.attempts >= job.max_attempts:
             return await self._fail(job, JobError("no attempts left"), dead=True)
-        token = await self.rt.tokens.get(job.user_id)
+        try:
+            token = await self.rt.tokens.get(job.user_id)
+        except ConfigError as exc:  # the stored token cannot be decrypted with our keys
+            return await self._fail(job, JobError(exc.message, code=exc.code))
         if token is None:
             return await self._fail(
                 job,
@@ -91,8 +97,13 @@ class JobRunner:
         try:
             result = await self._attempts(job, target, session)
         except JobError as exc:
-            exhausted = exc.retryable
-            return await self._fail(job, exc, dead=exhausted)
+            if job.state is JobState.RETRYING:
+                # Only a delaying broker gets here with attempts left: the retry waits there.
+                await self.rt.broker.publish_delayed(
+                    job.queue, encode_message(job), self.backoff(job.attempts)
+                )
+                return Outcome.RETRY_SCHEDULED
+            return await self._fail(job, exc, dead=exc.retryable)
 
         encoded = json.dumps(result, separators=(",", ":")).encode()
         if len(encoded) > MAX_RESULT_BYTES:
@@ -111,59 +122,80 @@ class JobRunner:
         return await self._complete(job, result, from_cache=False)
 
     async def _attempts(self, job: Job, target: Target, session: UserFlickr) -> Any:
+        """Run the attempts this delivery may make.
+
+        A broker that can delay messages (RabbitMQ) gets one attempt here; a retry
+        then waits in the broker (see :meth:`run`), not in a worker slot. The
+        in-process broker retries here, with stamina's backoff.
+        """
+        if self.rt.broker.supports_delay:
+            return await self._attempt(job, target, session)
         s = self.rt.settings
-        remaining = job.max_attempts - job.attempts
-        last_progress = 0.0
-
-        async def report_progress(progress: dict[str, Any]) -> None:
-            nonlocal last_progress
-            now = time.monotonic()
-            if now - last_progress >= PROGRESS_INTERVAL:
-                last_progress = now
-                job.progress = progress
-                await self.rt.jobs.save(job)
-
         async for attempt in stamina.retry_context(
             on=_retryable,
-            attempts=remaining,
+            attempts=job.max_attempts - job.attempts,
             timeout=None,
             wait_initial=s.retry_wait_initial,
             wait_max=s.retry_wait_max,
             wait_jitter=s.retry_wait_initial,
         ):
             with attempt:
-                previous = job.state
-                job.attempts += 1
-                job.state = JobState.RUNNING
-                job.started_at = job.started_at or utcnow()
-                await self.rt.jobs.save(job)
-                await self.rt.emit("job_started", job, previous)
-                ctx = TargetContext(
-                    job=job,
-                    flickr=session,
-                    blobs=self.rt.blobs,
-                    settings=s,
-                    log=self.log.bind(job_id=job.id, user_id=job.user_id),
-                    report_progress=report_progress,
-                )
-                try:
-                    return await target.execute(ctx)
-                except JobError as exc:
-                    failure = _classify(exc, target.is_idempotent(job))
-                except Exception as exc:
-                    self.log.exception("target_crashed", job_id=job.id, target=target.name)
-                    failure = JobError(
-                        f"the {target.name} target failed unexpectedly ({type(exc).__name__})",
-                        code="ERR_TARGET",
-                    )
-                if failure.retryable and attempt.num < remaining:
-                    job.state = JobState.RETRYING
-                    job.error = bounded_error(failure.as_dict())
-                    await self.rt.jobs.save(job)
-                    metrics.RETRIES.labels(job.target).inc()
-                    await self.rt.emit("job_retrying", job, JobState.RUNNING)
-                raise failure
+                return await self._attempt(job, target, session)
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    async def _attempt(self, job: Job, target: Target, session: UserFlickr) -> Any:
+        """One call of the target; a retryable failure with attempts left marks the
+        job ``retrying`` before it is raised."""
+        previous = job.state
+        job.attempts += 1
+        job.state = JobState.RUNNING
+        job.started_at = job.started_at or utcnow()
+        await self.rt.jobs.save(job)
+        await self.rt.emit("job_started", job, previous)
+        ctx = TargetContext(
+            job=job,
+            flickr=session,
+            blobs=self.rt.blobs,
+            settings=self.rt.settings,
+            log=self.log.bind(job_id=job.id, user_id=job.user_id),
+            report_progress=self._progress_reporter(job),
+        )
+        try:
+            return await target.execute(ctx)
+        except JobError as exc:
+            failure = _classify(exc, target.is_idempotent(job))
+        except Exception as exc:
+            self.log.exception("target_crashed", job_id=job.id, target=target.name)
+            failure = JobError(
+                f"the {target.name} target failed unexpectedly ({type(exc).__name__})",
+                code="ERR_TARGET",
+            )
+        if failure.retryable and job.attempts < job.max_attempts:
+            job.state = JobState.RETRYING
+            job.error = bounded_error(failure.as_dict())
+            await self.rt.jobs.save(job)
+            metrics.RETRIES.labels(job.target).inc()
+            await self.rt.emit("job_retrying", job, JobState.RUNNING)
+        raise failure
+
+    def _progress_reporter(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        last = 0.0
+
+        async def report(progress: dict[str, Any]) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL:
+                last = now
+                job.progress = progress
+                await self.rt.jobs.save(job)
+
+        return report
+
+    def backoff(self, attempts_made: int) -> float:
+        """Exponential backoff with full jitter on top, as stamina computes it."""
+        s = self.rt.settings
+        wait = min(s.retry_wait_max, s.retry_wait_initial * 2.0 ** max(0, attempts_made - 1))
+        return wait + random.uniform(0, s.retry_wait_initial)
 
     async def _complete(self, job: Job, result: Any, *, from_cache: bool) -> Outcome:
         previous = job.state

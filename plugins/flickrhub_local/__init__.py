@@ -12,8 +12,9 @@ What it stores, under ``FLICKRHUB_DATA_DIR`` (made 0700; every file in it is 060
 * ``blobs/<id>`` and ``blobs/<id>.json``: upload bytes between the API and the
   worker, and their metadata (``blob_store`` hook).
 
-Access tokens and their secrets are stored as they are: encryption at rest is a
-later issue. Until then the file modes are their only protection.
+Access tokens' secrets are stored Fernet-encrypted with the runtime's keyring
+(``FLICKRHUB_SECRET_KEY``, or in the embedded mode ``secret.key`` in the data
+dir); ``flickrhub tokens rotate-key`` re-encrypts them with the newest key.
 
 The stores open on first use and in ``startup``; ``shutdown`` closes them. The
 archive records jobs while this plugin's token store is the one in use: when a
@@ -37,6 +38,7 @@ from flickrhub_local._database import private_dir
 from flickrhub_local._tokens import SqliteTokenStore
 
 if TYPE_CHECKING:
+    from flickrhub_core.crypto import Keyring
     from flickrhub_core.events import JobEvent
     from flickrhub_core.runtime import Runtime
     from flickrhub_core.stores import BlobStore, TokenStore
@@ -64,9 +66,9 @@ STALE_UPLOAD_SECONDS = 24 * 3600.0
 class _Local:
     """This plugin's objects for one runtime."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keyring: Keyring) -> None:
         self.data_dir = data_dir
-        self.tokens = SqliteTokenStore(data_dir / DATABASE)
+        self.tokens = SqliteTokenStore(data_dir / DATABASE, keyring)
         self.archive = JobArchive(data_dir / DATABASE)
         self.blobs = FileBlobStore(data_dir / BLOB_DIR)
 
@@ -80,7 +82,7 @@ _archiving: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _local(runtime: Runtime) -> _Local:
     local = _locals.get(runtime)
     if local is None:
-        local = _locals[runtime] = _Local(runtime.settings.data_dir)
+        local = _locals[runtime] = _Local(runtime.settings.data_dir, runtime.keyring)
     return local
 
 
@@ -90,12 +92,12 @@ def archive_of(runtime: Runtime) -> JobArchive | None:
     return None if local is None else local.archive
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def token_store(runtime: Runtime) -> TokenStore:
     return _local(runtime).tokens
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def blob_store(runtime: Runtime) -> BlobStore:
     return _local(runtime).blobs
 

@@ -1,16 +1,24 @@
 """Connected Flickr accounts in SQLite: the ``tokens`` table.
 
 Each row holds the whole :class:`StoredToken` as JSON plus the columns it is
-looked up by. The token and its secrets are stored as they are: encryption at
-rest is a later issue; until then the file's 0600 mode is what protects them.
+looked up by. In that JSON ``consumer_secret``, ``token`` and ``token_secret``
+are Fernet-encrypted with the runtime's keyring
+(:mod:`flickrhub_core.token_crypto`); the file's 0600 mode protects the rest.
+Rows written before encryption hold plain secrets: they are read as they are and
+encrypted by :meth:`SqliteTokenStore.rotate` (``flickrhub tokens rotate-key``).
 """
 
 from __future__ import annotations
 
+import builtins
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from flickrhub_core.crypto import Keyring
 from flickrhub_core.stores import StoredToken
+from flickrhub_core.token_crypto import open_token, reseal_record, seal_token
 from flickrhub_local._database import Database
 
 SCHEMA = """
@@ -28,17 +36,23 @@ CREATE INDEX IF NOT EXISTS tokens_account ON tokens (owner, consumer_key, user_n
 
 
 class SqliteTokenStore:
-    """A :class:`~flickrhub_core.stores.TokenStore` that survives restarts."""
+    """A :class:`~flickrhub_core.stores.TokenStore` that survives restarts, its
+    secrets encrypted with ``keyring``.
 
-    def __init__(self, path: Path) -> None:
+    Also a :class:`~flickrhub_core.token_crypto.RotatingTokenStore` and a
+    :class:`~flickrhub_core.token_crypto.ListingTokenStore`.
+    """
+
+    def __init__(self, path: Path, keyring: Keyring) -> None:
         self.db = Database(path, SCHEMA, synchronous="FULL")
+        self.keyring = keyring
 
     async def get(self, user_id: str) -> StoredToken | None:
         def work(conn: sqlite3.Connection) -> str | None:
             row = conn.execute("SELECT record FROM tokens WHERE user_id = ?", (user_id,))
             return _first(row)
 
-        return _token(await self.db.run(work))
+        return self._open(await self.db.run(work))
 
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str
@@ -52,7 +66,7 @@ class SqliteTokenStore:
             )
             return _first(row)
 
-        return _token(await self.db.run(work))
+        return self._open(await self.db.run(work))
 
     async def put(self, token: StoredToken) -> None:
         values = (
@@ -62,7 +76,7 @@ class SqliteTokenStore:
             token.user_nsid,
             token.created_at.timestamp(),
             token.updated_at.timestamp(),
-            token.model_dump_json(),
+            json.dumps(seal_token(self.keyring, token, mode="json")),
         )
 
         def work(conn: sqlite3.Connection) -> None:
@@ -95,10 +109,47 @@ class SqliteTokenStore:
             )
             return [record for (record,) in rows]
 
-        return [StoredToken.model_validate_json(record) for record in await self.db.run(work)]
+        return [self._open_record(record) for record in await self.db.run(work)]
+
+    async def list_all(self) -> builtins.list[StoredToken]:
+        """Every owner's tokens, by owner, then oldest connection first."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT record FROM tokens ORDER BY owner, created_at, user_id")
+            return [record for (record,) in rows]
+
+        return [self._open_record(record) for record in await self.db.run(work)]
+
+    async def rotate(self, keyring: Keyring) -> tuple[int, int]:
+        """Re-encrypt every row's secrets with ``keyring``'s newest key (plain rows
+        get encrypted); ``(rotated, already_current)``. One transaction: a secret
+        no key decrypts changes nothing and raises ``ConfigError``."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int]:
+            rotated = current = 0
+            rows = conn.execute("SELECT user_id, record FROM tokens").fetchall()
+            for user_id, record in rows:
+                resealed = reseal_record(keyring, _record(record))
+                if resealed is None:
+                    current += 1
+                    continue
+                conn.execute(
+                    "UPDATE tokens SET record = ? WHERE user_id = ?",
+                    (json.dumps(resealed), user_id),
+                )
+                rotated += 1
+            return rotated, current
+
+        return await self.db.run(work)
 
     async def close(self) -> None:
         await self.db.close()
+
+    def _open(self, record: str | None) -> StoredToken | None:
+        return None if record is None else self._open_record(record)
+
+    def _open_record(self, record: str) -> StoredToken:
+        return open_token(self.keyring, _record(record))
 
 
 def _first(cursor: sqlite3.Cursor) -> str | None:
@@ -106,5 +157,8 @@ def _first(cursor: sqlite3.Cursor) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _token(record: str | None) -> StoredToken | None:
-    return None if record is None else StoredToken.model_validate_json(record)
+def _record(text: str) -> dict[str, Any]:
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError("a token row's record is not a JSON object")
+    return record

@@ -315,3 +315,31 @@ async def test_unreadable_message_is_dead_lettered(rt: Runtime, host: WorkerHost
     await asyncio.sleep(0.1)
     assert await rt.broker.peek_dead() == [(b"not json", "unreadable message")]
     assert DLQ == "flickr_dlq"
+
+
+async def test_failure_to_handle_a_message_gives_it_back(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("flickrhub_core.worker.host.REQUEUE_PAUSE", 0.01)
+    job = await submit(rt)
+    calls = 0
+    real_get = rt.jobs.get
+
+    async def flaky_get(job_id: str) -> Job | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("job store down")
+        return await real_get(job_id)
+
+    monkeypatch.setattr(rt.jobs, "get", flaky_get)
+    worker = WorkerHost(rt)
+    await worker.start()
+    try:
+        async with asyncio.timeout(5):
+            while (done := await real_get(job.id)) is None or not done.state.finished:
+                await asyncio.sleep(0.01)
+    finally:
+        await worker.stop(grace=1)
+    assert done.state is JobState.COMPLETED
+    assert calls >= 2

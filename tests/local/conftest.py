@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flickrhub_core.crypto import Keyring, new_key
 from flickrhub_local import DATABASE, FileBlobStore, JobArchive, SqliteTokenStore
 
 
@@ -16,8 +17,13 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def tokens(data_dir: Path) -> AsyncIterator[SqliteTokenStore]:
-    store = SqliteTokenStore(data_dir / DATABASE)
+def keyring() -> Keyring:
+    return Keyring([new_key()])
+
+
+@pytest.fixture
+async def tokens(data_dir: Path, keyring: Keyring) -> AsyncIterator[SqliteTokenStore]:
+    store = SqliteTokenStore(data_dir / DATABASE, keyring)
     try:
         yield store
     finally:

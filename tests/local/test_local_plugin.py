@@ -127,10 +127,13 @@ async def test_an_unusable_data_dir_stops_the_start_with_one_line(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    runtime = make_runtime(LOCAL, data_dir=blocker / "data")
+
+    async def build_and_start() -> None:
+        runtime = make_runtime(LOCAL, data_dir=blocker / "data")  # makes the key file
+        await runtime.start()
 
     with pytest.raises(ConfigError) as info:
-        await runtime.start()
+        await build_and_start()
 
     assert "FLICKRHUB_DATA_DIR" in str(info.value)
     assert "\n" not in str(info.value)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flickrhub_core.crypto import Keyring
 from flickrhub_local import DATABASE, SqliteTokenStore
 from tests.local.helpers import make_token
 
@@ -15,13 +16,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-async def test_tokens_survive_closing_and_reopening_the_store(data_dir: Path) -> None:
+async def test_tokens_survive_closing_and_reopening_the_store(
+    data_dir: Path, keyring: Keyring
+) -> None:
     token = make_token("u1")
-    first = SqliteTokenStore(data_dir / DATABASE)
+    first = SqliteTokenStore(data_dir / DATABASE, keyring)
     await first.put(token)
     await first.close()
 
-    second = SqliteTokenStore(data_dir / DATABASE)
+    second = SqliteTokenStore(data_dir / DATABASE, keyring)
     try:
         assert await second.get("u1") == token
     finally:
@@ -93,9 +96,11 @@ def open_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
-async def test_an_existing_open_data_dir_is_made_private(open_data_dir: Path) -> None:
+async def test_an_existing_open_data_dir_is_made_private(
+    open_data_dir: Path, keyring: Keyring
+) -> None:
     data_dir = open_data_dir
-    store = SqliteTokenStore(data_dir / DATABASE)
+    store = SqliteTokenStore(data_dir / DATABASE, keyring)
     try:
         await store.put(make_token("u1"))
     finally:

@@ -94,7 +94,14 @@ def _callback(runtime: Runtime, state: str) -> str:
 @document_response(ErrorEnvelope, 502)
 async def start(data: AuthStartRequest) -> Response:
     """Get a request token and the URL where the user authorises it."""
-    runtime = get_runtime()
+    return envelope(await begin_auth(get_runtime(), data, current_owner()))
+
+
+async def begin_auth(runtime: Runtime, data: AuthStartRequest, owner: str) -> AuthStartData:
+    """``/auth/start`` for ``owner``: the request token, kept pending, and its URL.
+
+    Shared with the web UI's wizard, which calls it for the signed-in client.
+    """
     consumer, custom = _consumer(data, runtime)
     state = secrets.token_urlsafe(32)
     callback = _callback(runtime, state)
@@ -108,7 +115,7 @@ async def start(data: AuthStartRequest) -> Response:
         state=state,
         callback=callback,
         perms=data.perms,
-        owner=current_owner(),
+        owner=owner,
     )
     await runtime.request_tokens.put(pending, PENDING_TTL)
     mode: Literal["oob", "callback"] = "oob" if callback == "oob" else "callback"
@@ -119,15 +126,13 @@ async def start(data: AuthStartRequest) -> Response:
         perms=data.perms,
         own_consumer=custom,
     )
-    return envelope(
-        AuthStartData(
-            authorize_url=flickr.authorize_url(token.token, data.perms),
-            oauth_token=token.token,
-            state=state,
-            mode=mode,
-            perms=data.perms,
-            expires_in=PENDING_TTL,
-        )
+    return AuthStartData(
+        authorize_url=flickr.authorize_url(token.token, data.perms),
+        oauth_token=token.token,
+        state=state,
+        mode=mode,
+        perms=data.perms,
+        expires_in=PENDING_TTL,
     )
 
 
@@ -137,15 +142,35 @@ async def _put_back(runtime: Runtime, pending: PendingAuth) -> None:
         await runtime.request_tokens.put(pending, left)
 
 
-async def _finish(oauth_token: str, verifier: str, state: str | None, *, via: str) -> AuthUserData:
-    """Trade the request token for the user's access token; store it; say who it is."""
+async def finish_auth(
+    oauth_token: str,
+    verifier: str,
+    state: str | None,
+    *,
+    via: str,
+    owner: str | None = None,
+    by_state: bool = False,
+) -> AuthUserData:
+    """Trade the request token for the user's access token; store it; say who it is.
+
+    ``owner`` is the API client finishing it (default: this request's); the web UI
+    passes its signed-in client. The account always goes to the client that started
+    it (``pending.owner``). ``by_state`` is for Flickr's callback, where nobody
+    authenticates (the browser carries no API key): the required ``state`` alone
+    ties it to the start.
+    """
     runtime = get_runtime()
+    if by_state:
+        if state is None:
+            raise invalid_state()
+    elif owner is None:
+        owner = current_owner()
     try:
         pending = await runtime.request_tokens.take(oauth_token)
         if pending is None:
             raise invalid_state()
         wrong_state = state is not None and not secrets.compare_digest(state, pending.state)
-        if pending.owner != current_owner() or wrong_state:
+        if (owner is not None and pending.owner != owner) or wrong_state:
             # Not this caller's to use up: the rightful one may still finish it.
             await _put_back(runtime, pending)
             raise invalid_state()
@@ -207,7 +232,7 @@ async def _finish(oauth_token: str, verifier: str, state: str | None, *, via: st
 @document_response(ErrorEnvelope, 502)
 async def complete(data: AuthCompleteRequest) -> Response:
     """Exchange the verifier the user copied from Flickr for a ``user_id``."""
-    user = await _finish(data.oauth_token, data.oauth_verifier, data.state, via="complete")
+    user = await finish_auth(data.oauth_token, data.oauth_verifier, data.state, via="complete")
     return envelope(user)
 
 
@@ -227,7 +252,9 @@ async def callback() -> Response:
     html = _wants_html()
     try:
         query = parse_model(AuthCallbackQuery, request.args.to_dict())
-        user = await _finish(query.oauth_token, query.oauth_verifier, query.state, via="callback")
+        user = await finish_auth(
+            query.oauth_token, query.oauth_verifier, query.state, via="callback", by_state=True
+        )
     except Exception as exc:
         if not html:
             raise

@@ -3,14 +3,19 @@
 ``POST /rest`` answers 202 at once with the ``job_id``; the outcome is read with
 ``/jobs/status`` (the earlier system's call) or ``GET /jobs/<id>``, whose
 ``wait`` holds the request until the job finishes, so a client needs no polling
-loop of its own. A job is visible only to its owner, and to the user it was made
-for when a ``user_id`` is given: anything else is the same 404 as a missing job.
+loop of its own; ``GET /jobs`` lists them. A job is visible only to its owner,
+and to the user it was made for when a ``user_id`` is given: anything else is the
+same 404 as a missing job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import time
+from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -23,6 +28,8 @@ from flickrhub_api.models import (
     EnqueueData,
     Envelope,
     ErrorEnvelope,
+    JobList,
+    JobListQuery,
     JobQuery,
     JobStatusRequest,
     JobView,
@@ -33,7 +40,9 @@ from flickrhub_api.validation import json_body, parse_model
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job, JobState
 from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import JobQuery as StoreQuery
 from flickrhub_core.targets import Target
+from flickrhub_core.webhooks import check_callback_url
 
 blueprint = Blueprint("jobs", __name__, url_prefix="/api/v1/flickr")
 
@@ -90,6 +99,10 @@ async def enqueue_rest(data: RestRequest) -> Response:
     key = idempotency_key()
     target = _target_for(runtime, data.target)
     params = target.validate(data.method, data.params or {})
+    if data.callback_url is not None:
+        await check_callback_url(
+            data.callback_url, allow_private=runtime.settings.webhook_allow_private
+        )
     await require_user(runtime, data.user_id)
     job = new_job(
         runtime,
@@ -98,6 +111,7 @@ async def enqueue_rest(data: RestRequest) -> Response:
         method=data.method,
         params=params,
         callback_url=data.callback_url,
+        callback_secret=data.callback_secret,
         meta=data.meta,
         cache=data.cache,
         key=key,
@@ -126,6 +140,62 @@ async def job_status(data: JobStatusRequest) -> Response:
     """The earlier system's status call: the job of ``job_id`` for ``user_id``."""
     job = await visible_job(get_runtime(), data.job_id, data.user_id)
     return envelope(job.status_view())
+
+
+def encode_cursor(job: Job) -> str:
+    """The position after ``job`` in the listing's order, opaque to clients."""
+    raw = json.dumps([job.created_at.isoformat(), job.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None or not isinstance(job_id, str):
+            raise ValueError
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidRequest(
+            "Invalid request",
+            details=[{"field": "cursor", "message": "not a cursor from a previous page"}],
+        ) from None
+    return at, job_id
+
+
+@blueprint.get("/jobs")
+@tag(["jobs"])
+@document_querystring(JobListQuery)
+@document_response(Envelope[JobList], 200)
+@document_response(ErrorEnvelope, 400)
+async def list_jobs() -> Response:
+    """The caller's jobs, newest first, filtered by ``user_id``, ``state``, ``target``,
+    ``method``, ``batch_id`` and creation time (``since`` inclusive, ``until``
+    exclusive); ``limit`` per page (1-200, default 50) and ``next_cursor`` for the next."""
+    query = parse_model(JobListQuery, request.args.to_dict())
+    if query.since is not None and query.until is not None and query.since >= query.until:
+        raise InvalidRequest(
+            "Invalid request", details=[{"field": "until", "message": "must be after since"}]
+        )
+    before, before_id = decode_cursor(query.cursor) if query.cursor else (None, None)
+    jobs = await get_runtime().jobs.list(
+        StoreQuery(
+            owner=current_owner(),
+            user_id=query.user_id,
+            state=query.state,
+            target=query.target,
+            method=query.method,
+            batch_id=query.batch_id,
+            since=query.since,
+            until=query.until,
+            before=before,
+            before_id=before_id,
+            limit=query.limit + 1,  # one more tells whether there is a next page
+        )
+    )
+    page = jobs[: query.limit]
+    next_cursor = encode_cursor(page[-1]) if len(jobs) > query.limit else None
+    return envelope({"jobs": [job.status_view() for job in page], "next_cursor": next_cursor})
 
 
 @blueprint.get("/jobs/<job_id>")

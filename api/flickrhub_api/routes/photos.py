@@ -23,6 +23,7 @@ from flickrhub_api.models import EnqueueData, Envelope, ErrorEnvelope, ReplaceFo
 from flickrhub_api.multipart import MultipartReader, Part, boundary_of, sanitize_filename
 from flickrhub_api.submission import (
     accepted,
+    admit,
     idempotency_key,
     new_job,
     require_user,
@@ -31,6 +32,7 @@ from flickrhub_api.submission import (
 from flickrhub_core.errors import InvalidRequest
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import BlobInfo
+from flickrhub_core.webhooks import check_callback_url
 
 blueprint = Blueprint("photos", __name__, url_prefix="/api/v1/flickr")
 
@@ -40,6 +42,7 @@ PHOTO_FIELD = "photo"
 #: Form fields the API consumes itself; every other one is a Flickr argument.
 OWN_FIELDS = frozenset({"user_id", "callback_url", "callback_secret", "meta"})
 MAX_FIELD_BYTES = 64 * 1024
+MAX_SECRET_CHARS = 1000
 #: Room for the text fields and part headers on top of the photo's own limit.
 FORM_OVERHEAD = 1024 * 1024
 
@@ -126,6 +129,7 @@ async def _photo_job(target_name: str) -> Response:
     if target is None:
         raise invalid("target", f"the {target_name} target is not enabled on this server")
     key = idempotency_key()
+    await admit(runtime, key)  # a full queue is refused before the photo is read
     form = _PhotoForm()
     try:
         await _read_form(runtime, form)
@@ -139,6 +143,13 @@ async def _photo_job(target_name: str) -> Response:
             raise invalid(PHOTO_FIELD, "the photo is empty")
         params = target.validate(None, {k: v for k, v in fields.items() if k not in OWN_FIELDS})
         callback_url = _callback_url(fields.get("callback_url"))
+        if callback_url is not None:
+            await check_callback_url(
+                callback_url, allow_private=runtime.settings.webhook_allow_private
+            )
+        callback_secret = fields.get("callback_secret") or None
+        if callback_secret is not None and len(callback_secret) > MAX_SECRET_CHARS:
+            raise invalid("callback_secret", f"at most {MAX_SECRET_CHARS} characters")
         meta = _meta(fields.get("meta"))
         if not form.user_checked:
             await require_user(runtime, user_id)
@@ -149,6 +160,7 @@ async def _photo_job(target_name: str) -> Response:
             method=None,
             params=params,
             callback_url=callback_url,
+            callback_secret=callback_secret,
             meta=meta,
             blob_id=form.blob.id,
             key=key,

@@ -1,0 +1,128 @@
+"""Per-client limits: a request rate (429) and a cap on pending jobs (503).
+
+The rate limit is GCRA over ``FLICKRHUB_CLIENT_RATE_LIMIT_PER_MINUTE``: a client
+may send that many requests at once, then one every ``60 / limit`` seconds; one
+over the limit is a 429 with ``Retry-After``. It is kept in this process, so with
+several API processes each enforces it on its own share of the traffic: a shared
+limit belongs to the Redis plugin. (The runtime's ``RateLimiter`` paces Flickr
+calls by *waiting*; an API request must be answered at once, hence this one.)
+Probes, metrics, docs and the other paths served without a key are not limited.
+
+The pending-jobs cap (``FLICKRHUB_MAX_PENDING_JOBS``) counts a client's queued,
+running and retrying jobs in the job store, so it holds across processes and
+restarts. Every enqueue route checks it through
+:func:`flickrhub_api.submission.submit`; uploads check it also before the photo
+is read, so a full queue stores no bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from quart import Quart, current_app, request
+
+from flickrhub_api.clients import is_exempt
+from flickrhub_api.context import authenticated_owner
+from flickrhub_core.errors import ServiceUnavailable, TooManyRequests
+from flickrhub_core.jobs import JobState
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import JobQuery
+
+__all__ = [
+    "PENDING_STATES",
+    "QUEUE_FULL_RETRY_AFTER",
+    "ClientRateLimiter",
+    "ensure_capacity",
+    "install_rate_limit",
+    "pending_jobs",
+    "retry_after_seconds",
+]
+
+LIMITER_KEY = "flickrhub.client_rate_limiter"
+PENDING_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING)
+#: Seconds a client is asked to wait when its pending jobs are at the cap.
+QUEUE_FULL_RETRY_AFTER = 5
+
+
+def retry_after_seconds(wait: float) -> int:
+    """A ``Retry-After`` value: whole seconds, at least 1."""
+    return max(1, math.ceil(wait))
+
+
+class ClientRateLimiter:
+    """GCRA per client name: ``per_minute`` at once, then evenly spaced.
+
+    One float per client; clients are the configured names (or ``default``), so
+    the table does not grow with traffic.
+    """
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.per_minute = per_minute
+        self.interval = 60.0 / per_minute
+        self.tolerance = 60.0 - self.interval
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+
+    def check(self, client: str) -> float:
+        """Count one request: 0.0 if allowed, else the seconds until one will be."""
+        now = self._clock()
+        tat = max(self._tat.get(client, now), now)
+        allowed_at = tat - self.tolerance
+        if now < allowed_at:
+            return allowed_at - now
+        self._tat[client] = tat + self.interval
+        return 0.0
+
+
+async def _limit_rate() -> None:
+    limiter: ClientRateLimiter | None = current_app.extensions.get(LIMITER_KEY)
+    owner = authenticated_owner()
+    if limiter is None or owner is None or is_exempt(request.path):
+        return
+    wait = limiter.check(owner)
+    if wait > 0:
+        raise TooManyRequests(
+            f"more than {limiter.per_minute} requests per minute; try again later",
+            retry_after=retry_after_seconds(wait),
+            details={"limit_per_minute": limiter.per_minute},
+        )
+
+
+def install_rate_limit(app: Quart, per_minute: int) -> None:
+    """Limit each client to ``per_minute`` requests (0: no limit). Install after
+    authentication: the limit is per authenticated client."""
+    if per_minute > 0:
+        app.extensions[LIMITER_KEY] = ClientRateLimiter(per_minute)
+        app.before_request(_limit_rate)
+
+
+async def pending_jobs(runtime: Runtime, owner: str, *, up_to: int) -> int:
+    """How many of ``owner``'s jobs are queued, running or retrying, counted up to ``up_to``."""
+    total = 0
+    for state in PENDING_STATES:
+        left = up_to - total
+        if left <= 0:
+            break
+        total += len(await runtime.jobs.list(JobQuery(owner=owner, state=state, limit=left)))
+    return total
+
+
+async def ensure_capacity(runtime: Runtime, owner: str, incoming: int = 1) -> None:
+    """Refuse with 503 (``ERR_QUEUE_FULL``, ``Retry-After``) if ``incoming`` more jobs
+    would take ``owner`` past ``FLICKRHUB_MAX_PENDING_JOBS`` (0: no cap)."""
+    cap = runtime.settings.max_pending_jobs
+    if cap <= 0:
+        return
+    pending = await pending_jobs(runtime, owner, up_to=cap)
+    if pending + incoming > cap:
+        raise ServiceUnavailable(
+            f"too many pending jobs (at most {cap} queued, running or retrying); "
+            "try again when some have finished",
+            code="ERR_QUEUE_FULL",
+            retry_after=QUEUE_FULL_RETRY_AFTER,
+            details={"pending": pending, "max_pending_jobs": cap},
+        )

@@ -1,0 +1,115 @@
+"""Connected Flickr accounts in MongoDB: the ``TOKEN_COLLECTION`` (``tokens``).
+
+One document per account, the fields of :class:`StoredToken` at the top level so
+they can be queried; ``consumer_secret``, ``token`` and ``token_secret`` are
+Fernet-encrypted with the runtime's keyring (:mod:`flickrhub_core.token_crypto`),
+``created_at`` and ``updated_at`` are BSON dates (kept to the millisecond).
+Documents written before encryption hold plain secrets: they are read as they
+are and encrypted by :meth:`MongoTokenStore.rotate`.
+
+Indexes: ``user_id`` (unique) and ``(owner, consumer_key, user_nsid)``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from flickrhub_core.crypto import Keyring
+from flickrhub_core.stores import StoredToken
+from flickrhub_core.token_crypto import SECRET_FIELDS, open_token, reseal_record, seal_token
+from flickrhub_mongo._connection import Document, MongoConnection
+
+#: Documents are read without Mongo's own ``_id``.
+_NO_ID = {"_id": False}
+
+
+class MongoTokenStore:
+    """A :class:`~flickrhub_core.stores.TokenStore` in MongoDB, its secrets encrypted.
+
+    Also a :class:`~flickrhub_core.token_crypto.RotatingTokenStore` and a
+    :class:`~flickrhub_core.token_crypto.ListingTokenStore`.
+    """
+
+    def __init__(self, conn: MongoConnection, collection: str, keyring: Keyring) -> None:
+        self.conn = conn
+        self.collection_name = collection
+        self.keyring = keyring
+
+    @property
+    def collection(self) -> AsyncCollection[Document]:
+        return self.conn.collection(self.collection_name)
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("user_id", ASCENDING)], unique=True)
+        await self.collection.create_index(
+            [("owner", ASCENDING), ("consumer_key", ASCENDING), ("user_nsid", ASCENDING)]
+        )
+
+    async def get(self, user_id: str) -> StoredToken | None:
+        return self._open(await self.collection.find_one({"user_id": user_id}, _NO_ID))
+
+    async def find_account(
+        self, owner: str, consumer_key: str, user_nsid: str
+    ) -> StoredToken | None:
+        record = await self.collection.find_one(
+            {"owner": owner, "consumer_key": consumer_key, "user_nsid": user_nsid},
+            _NO_ID,
+            sort=[("updated_at", DESCENDING)],
+        )
+        return self._open(record)
+
+    async def put(self, token: StoredToken) -> None:
+        """Insert or replace by ``user_id`` (every field is set, so a replace)."""
+        record = seal_token(self.keyring, token, mode="python")
+        await self.collection.update_one({"user_id": token.user_id}, {"$set": record}, upsert=True)
+
+    async def delete(self, user_id: str) -> bool:
+        result = await self.collection.delete_one({"user_id": user_id})
+        return result.deleted_count > 0
+
+    async def list(self, owner: str) -> list[StoredToken]:
+        """Oldest connection first, as the other stores list them."""
+        cursor = self.collection.find({"owner": owner}, _NO_ID).sort(
+            [("created_at", ASCENDING), ("user_id", ASCENDING)]
+        )
+        return [open_token(self.keyring, record) async for record in cursor]
+
+    async def list_all(self) -> builtins.list[StoredToken]:
+        """Every owner's tokens, by owner, then oldest connection first."""
+        cursor = self.collection.find({}, _NO_ID).sort(
+            [("owner", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)]
+        )
+        return [open_token(self.keyring, record) async for record in cursor]
+
+    async def rotate(self, keyring: Keyring) -> tuple[int, int]:
+        """Re-encrypt every document's secrets with ``keyring``'s newest key (plain
+        ones get encrypted); ``(rotated, already_current)``.
+
+        Every document is re-encrypted in memory before the first write, so a
+        secret no key decrypts raises ``ConfigError`` with nothing changed. Each
+        write applies only if the document's secrets are still the ones read.
+        """
+        projection = {"_id": False, "user_id": True, **dict.fromkeys(SECRET_FIELDS, True)}
+        planned: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+        current = 0
+        async for record in self.collection.find({}, projection):
+            resealed = reseal_record(keyring, record)
+            if resealed is None:
+                current += 1
+            else:
+                planned.append((record, resealed))
+        rotated = 0
+        for old, new in planned:
+            result = await self.collection.update_one(
+                dict(old), {"$set": {name: new[name] for name in SECRET_FIELDS if name in new}}
+            )
+            rotated += result.modified_count
+        return rotated, current
+
+    def _open(self, record: Mapping[str, Any] | None) -> StoredToken | None:
+        return None if record is None else open_token(self.keyring, record)

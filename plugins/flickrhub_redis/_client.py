@@ -1,0 +1,101 @@
+"""The one Redis client (connection pool) of a runtime, and the key names all stores share.
+
+Errors raised here name ``REDIS_URL`` but never show it: the URL may carry a password.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
+from flickrhub_core.errors import ConfigError, ServiceUnavailable
+
+#: A dead Redis must fail the start quickly, not hang it.
+CONNECT_TIMEOUT = 5.0
+#: Every command here is O(1)-ish; a reply this late means Redis is in trouble.
+COMMAND_TIMEOUT = 10.0
+
+
+def connect(url: str) -> Redis:
+    """Make the client; no connection is opened until the first command."""
+    try:
+        return Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=COMMAND_TIMEOUT,
+            client_name="flickrhub",
+        )
+    except ValueError:
+        raise ConfigError(
+            "REDIS_URL is not a valid Redis URL (redis://, rediss:// or unix://)"
+        ) from None
+
+
+async def ping(client: Redis, url: str) -> None:
+    """Check Redis answers; a failure is one line without the URL or its password."""
+    try:
+        await client.ping()
+    except (AuthenticationError, ResponseError) as exc:
+        raise ConfigError(f"Redis (REDIS_URL) refused the connection: {_safe(exc, url)}") from None
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable(f"Redis (REDIS_URL) is not reachable: {_safe(exc, url)}") from None
+
+
+def _safe(exc: BaseException, url: str) -> str:
+    """The exception's text with the URL and its password blanked out, just in case."""
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    secrets = [url]
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        secrets += [password, unquote(password)]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def _part(value: str) -> str:
+    """Escape ``:`` inside one key component so ``idem:a:b`` can't mean two things."""
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
+class Keys:
+    """Every key this plugin writes, under one prefix (``FLICKRHUB_REDIS_PREFIX``)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def jobs(self, owner: str) -> str:
+        return f"{self.prefix}jobs:{_part(owner)}"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        return f"{self.prefix}idem:{_part(owner)}:{key}"
+
+    def cache_generation(self, user_id: str) -> str:
+        return f"{self.prefix}cachegen:{_part(user_id)}"
+
+    def cache_entry_prefix(self, user_id: str) -> str:
+        """``<p>cache:<user>:``; the scripts append ``<gen>:<key>``."""
+        return f"{self.prefix}cache:{_part(user_id)}:"
+
+    def cache_stats(self) -> str:
+        return f"{self.prefix}cache:stats"
+
+    def request_token(self, oauth_token: str) -> str:
+        return f"{self.prefix}oauth:req:{oauth_token}"
+
+    def rate_limit(self, key: str) -> str:
+        return f"{self.prefix}ratelimit:{key}"
+
+
+def text(value: bytes | str) -> str:
+    """Redis replies are bytes (the client does not decode); ids are ASCII."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,213 @@
+"""Hot job state in Redis, shared by every API and worker process.
+
+Keys (``<p>`` is the prefix):
+
+* ``<p>job:<id>``: the job as JSON. No TTL while pending; once finished it expires
+  after ``JOB_TTL_COMPLETE`` (completed, cancelled) or ``JOB_TTL_FAIL`` (failed) seconds,
+  0 meaning never.
+* ``<p>idem:<owner>:<key>``: ``Idempotency-Key`` → job id, with its job's TTL.
+* ``<p>jobs:<owner>``: sorted set of job ids scored by ``created_at`` (whole
+  microseconds since the epoch; equal scores order by id, as ``JobQuery`` wants).
+  Entries whose job expired are removed when a listing meets them, and the set is
+  capped at ``max_listed`` newest ids, so an owner who never lists stays bounded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from redis.asyncio import Redis
+
+from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.stores import JobQuery
+from flickrhub_redis._client import Keys, text
+
+#: A listing reads at most this many ids per wanted job, so a filter that matches
+#: nothing costs bounded work instead of a scan of the owner's whole history.
+SCAN_FACTOR = 20
+MAX_PAGE = 500
+#: A claim that no ``save`` follows (the API died in between) frees itself after this.
+CLAIM_TTL = 3600.0
+
+# GET the id, then the job it names: one round trip for an idempotent enqueue.
+_FIND_IDEMPOTENT = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return redis.call('GET', ARGV[1] .. id)
+"""
+
+# Drop the idempotency entry only if it still names this job (a newer one may own it).
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@runtime_checkable
+class IdempotencyClaims(Protocol):
+    """Optional job-store capability: reserve an ``Idempotency-Key`` atomically.
+
+    Not part of :class:`~flickrhub_core.stores.JobStore`; callers check for it
+    (``isinstance(store, IdempotencyClaims)``) and fall back to ``find_idempotent``.
+    """
+
+    async def claim_idempotency(
+        self, owner: str, key: str, job_id: str, *, ttl: float | None = CLAIM_TTL
+    ) -> str | None: ...
+
+
+class RedisJobStore:
+    """:class:`~flickrhub_core.stores.JobStore` on Redis; every ``save`` is one MULTI."""
+
+    def __init__(
+        self,
+        client: Redis,
+        prefix: str,
+        *,
+        ttl_complete: int,
+        ttl_fail: int,
+        max_listed: int = 100_000,
+    ) -> None:
+        self._r = client
+        self._keys = Keys(prefix)
+        self._ttl_complete = ttl_complete
+        self._ttl_fail = ttl_fail
+        self._max_listed = max_listed
+        self._find_idempotent = client.register_script(_FIND_IDEMPOTENT)
+        self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+
+    def ttl_of(self, job: Job) -> int | None:
+        """Seconds a job's record lives, or None for no expiry (pending, or TTL 0)."""
+        if not job.state.finished:
+            return None
+        ttl = self._ttl_fail if job.state is JobState.FAILED else self._ttl_complete
+        return ttl or None
+
+    async def save(self, job: Job) -> None:
+        # SET without EX also clears an earlier TTL, so "no TTL while pending" holds.
+        ttl = self.ttl_of(job)
+        jobs_key = self._keys.jobs(job.owner)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.set(self._keys.job(job.id), job.model_dump_json(), ex=ttl)
+        pipe.zadd(jobs_key, {job.id: _micros(job.created_at)})
+        pipe.zremrangebyrank(jobs_key, 0, -(self._max_listed + 1))
+        if job.idempotency_key:
+            pipe.set(self._keys.idempotency(job.owner, job.idempotency_key), job.id, ex=ttl)
+        await pipe.execute()
+
+    async def get(self, job_id: str) -> Job | None:
+        raw = await self._r.get(self._keys.job(job_id))
+        return None if raw is None else Job.model_validate_json(raw)
+
+    async def delete(self, job_id: str) -> None:
+        job = await self.get(job_id)
+        if job is None:
+            return
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(self._keys.job(job_id))
+        pipe.zrem(self._keys.jobs(job.owner), job_id)
+        if job.idempotency_key:
+            await self._delete_if_equal(
+                keys=[self._keys.idempotency(job.owner, job.idempotency_key)],
+                args=[job_id],
+                client=pipe,
+            )
+        await pipe.execute()
+
+    async def find_idempotent(self, owner: str, key: str) -> Job | None:
+        raw = await self._find_idempotent(
+            keys=[self._keys.idempotency(owner, key)], args=[self._keys.job("")]
+        )
+        if raw is None:
+            return None
+        job = Job.model_validate_json(raw)
+        return job if job.owner == owner and job.idempotency_key == key else None
+
+    async def claim_idempotency(
+        self, owner: str, key: str, job_id: str, *, ttl: float | None = CLAIM_TTL
+    ) -> str | None:
+        """Reserve ``key`` for ``job_id`` atomically (SET NX GET).
+
+        Returns None when the claim is ours (also when repeated for the same job),
+        else the id of the job that holds the key. The claim expires after ``ttl``
+        seconds unless ``save`` of the job replaces it first; call ``save`` next.
+        """
+        px = None if ttl is None else max(1, round(ttl * 1000))
+        holder = await self._r.set(
+            self._keys.idempotency(owner, key), job_id, nx=True, get=True, px=px
+        )
+        if holder is None or isinstance(holder, bool):
+            return None
+        holder_id = text(holder)
+        return None if holder_id == job_id else holder_id
+
+    async def list(self, query: JobQuery) -> list[Job]:
+        """In ``query``'s order (newest first, then id). The time bounds become a score
+        range, so a cursor page costs the same however deep it is; the other filters
+        run here on pages of ids, reading at most ``SCAN_FACTOR * limit`` of them."""
+        if query.limit <= 0:
+            return []
+        jobs_key = self._keys.jobs(query.owner)
+        high, low = _score_range(query)
+        budget = query.limit * SCAN_FACTOR
+        page = query.limit
+        offset = 0
+        seen: set[str] = set()
+        gone: list[str] = []
+        out: list[Job] = []
+        while offset < budget and len(out) < query.limit:
+            count = min(page, budget - offset)
+            raw_ids = await self._r.zrange(
+                jobs_key, high, low, desc=True, byscore=True, offset=offset, num=count
+            )
+            if not raw_ids:
+                break
+            offset += len(raw_ids)
+            # New jobs arriving between pages shift offsets: skip ids seen already.
+            ids = [text(r) for r in raw_ids if isinstance(r, bytes | str)]
+            ids = [i for i in ids if i not in seen]
+            seen.update(ids)
+            values = await self._r.mget([self._keys.job(i) for i in ids]) if ids else []
+            for job_id, raw in zip(ids, values, strict=True):
+                if raw is None:
+                    gone.append(job_id)
+                    continue
+                job = Job.model_validate_json(raw)
+                if query.matches(job):
+                    out.append(job)
+                    if len(out) >= query.limit:
+                        break
+            page = min(page * 2, MAX_PAGE)
+        if gone:
+            await self._r.zrem(jobs_key, *gone)
+        return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    """Whole microseconds since the epoch: exact as a Redis score (< 2^53)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _score_range(query: JobQuery) -> tuple[str, str]:
+    """``(max, min)`` scores for ZRANGE BYSCORE REV from ``until``, ``before`` and ``since``.
+
+    With ``before_id`` the ``before`` instant itself stays in range: jobs created at
+    that instant with a smaller id come next, and ``query.matches`` picks them.
+    """
+    bounds: list[tuple[int, bool]] = []  # (score, exclusive)
+    if query.until is not None:
+        bounds.append((_micros(query.until), True))
+    if query.before is not None:
+        bounds.append((_micros(query.before), query.before_id is None))
+    high = "+inf"
+    if bounds:
+        score, exclusive = min(bounds, key=lambda b: (b[0], not b[1]))
+        high = f"({score}" if exclusive else str(score)
+    low = "-inf" if query.since is None else str(_micros(query.since))
+    return high, low

@@ -1,0 +1,145 @@
+"""The Mongo token store: connected accounts, their secrets encrypted at rest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from flickrhub_core.crypto import PREFIX, Keyring, new_key
+from flickrhub_core.errors import ConfigError
+from flickrhub_core.stores import TokenStore
+from flickrhub_core.token_crypto import SECRET_FIELDS, ListingTokenStore, RotatingTokenStore
+from flickrhub_mongo import MongoConnection, MongoTokenStore
+from tests.mongo.helpers import index_keys, make_token, now_ms
+
+
+async def test_a_token_round_trips_and_its_secrets_are_ciphertext_at_rest(
+    tokens: MongoTokenStore,
+) -> None:
+    token = make_token("u1")
+
+    await tokens.put(token)
+    raw = await tokens.collection.find_one({"user_id": "u1"})
+
+    assert await tokens.get("u1") == token
+    assert raw is not None
+    for name in SECRET_FIELDS:
+        assert raw[name].startswith(PREFIX)
+        assert getattr(token, name) not in str(raw)
+    assert raw["owner"] == "app"
+    assert raw["user_nsid"] == "1@N01"
+    assert isinstance(raw["created_at"], datetime)
+    assert isinstance(raw["updated_at"], datetime)
+    assert raw["created_at"] == token.created_at
+
+
+async def test_it_is_a_token_store_that_rotates_and_lists_all(tokens: MongoTokenStore) -> None:
+    assert isinstance(tokens, TokenStore)
+    assert isinstance(tokens, RotatingTokenStore)
+    assert isinstance(tokens, ListingTokenStore)
+
+
+async def test_put_replaces_by_user_id(tokens: MongoTokenStore) -> None:
+    await tokens.put(make_token("u1", age=60))
+    newer = make_token("u1").model_copy(update={"token": "token-2", "username": "renamed"})
+
+    await tokens.put(newer)
+
+    assert await tokens.get("u1") == newer
+    assert await tokens.collection.count_documents({"user_id": "u1"}) == 1
+
+
+async def test_user_id_is_unique(tokens: MongoTokenStore) -> None:
+    await tokens.put(make_token("u1"))
+
+    with pytest.raises(DuplicateKeyError):
+        await tokens.collection.insert_one({"user_id": "u1", "owner": "other"})
+
+
+async def test_the_indexes_exist(tokens: MongoTokenStore, conn: MongoConnection) -> None:
+    await tokens.ensure_indexes()  # a second time changes nothing
+
+    indexes = await index_keys(conn, tokens.collection_name)
+
+    assert indexes[("user_id",)].get("unique") is True
+    assert ("owner", "consumer_key", "user_nsid") in indexes
+
+
+async def test_find_account_gives_the_newest_token_of_that_account(
+    tokens: MongoTokenStore,
+) -> None:
+    older = make_token("u1", age=60)
+    newer = make_token("u2")
+    await tokens.put(newer)
+    await tokens.put(older)
+    await tokens.put(make_token("u3", owner="other"))
+
+    assert await tokens.find_account("app", "ck", "1@N01") == newer
+    assert await tokens.find_account("app", "other-key", "1@N01") is None
+    assert await tokens.find_account("nobody", "ck", "1@N01") is None
+
+
+async def test_delete_says_whether_there_was_a_token(tokens: MongoTokenStore) -> None:
+    await tokens.put(make_token("u1"))
+
+    assert await tokens.delete("u1") is True
+    assert await tokens.delete("u1") is False
+    assert await tokens.get("u1") is None
+    assert await tokens.get("never") is None
+
+
+async def test_list_gives_one_owners_tokens_oldest_first(tokens: MongoTokenStore) -> None:
+    second = make_token("b", age=10, nsid="2@N01")
+    first = make_token("a", age=20, nsid="3@N01")
+    others = make_token("c", owner="other")
+    for token in (second, others, first):
+        await tokens.put(token)
+
+    assert await tokens.list("app") == [first, second]
+    assert await tokens.list("other") == [others]
+    assert await tokens.list("nobody") == []
+    assert await tokens.list_all() == [first, second, others]
+
+
+async def test_rotation_re_encrypts_with_the_newest_key_and_plain_secrets_get_encrypted(
+    tokens: MongoTokenStore, secret_key: str
+) -> None:
+    token = make_token("u1")
+    await tokens.put(token)
+    plain = make_token("u2")
+    await tokens.collection.insert_one(plain.model_dump())  # written before encryption
+    assert await tokens.get("u2") == plain  # plain secrets are read as they are
+
+    newest = new_key()
+    both = Keyring([newest, secret_key])
+
+    assert await tokens.rotate(both) == (2, 0)
+    assert await tokens.rotate(both) == (0, 2)
+    tokens.keyring = Keyring([newest])
+    assert await tokens.get("u1") == token
+    assert await tokens.get("u2") == plain
+    raw = await tokens.collection.find_one({"user_id": "u2"})
+    assert raw is not None and raw["token"].startswith(PREFIX)
+
+
+async def test_rotation_without_the_old_key_changes_nothing(tokens: MongoTokenStore) -> None:
+    await tokens.put(make_token("u1"))
+    before = await tokens.collection.find_one({"user_id": "u1"})
+
+    with pytest.raises(ConfigError):
+        await tokens.rotate(Keyring([new_key()]))
+
+    assert await tokens.collection.find_one({"user_id": "u1"}) == before
+
+
+async def test_times_are_kept_to_the_millisecond(tokens: MongoTokenStore) -> None:
+    token = make_token("u1").model_copy(update={"created_at": now_ms(-5)})
+
+    await tokens.put(token)
+    stored = await tokens.get("u1")
+
+    assert stored is not None
+    assert stored.created_at == token.created_at
+    assert stored.created_at.utcoffset() is not None

@@ -1,0 +1,322 @@
+"""RedisJobStore against the real Redis: records, TTLs, idempotency, listing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from flickrhub_core.jobs import Job, JobState, utcnow
+from flickrhub_core.stores import JobQuery, JobStore
+from flickrhub_redis import IdempotencyClaims, Keys, RedisJobStore
+
+TTL_COMPLETE = 3_000
+TTL_FAIL = 9_000
+
+
+def make_job(
+    state: JobState = JobState.QUEUED,
+    *,
+    owner: str = "app",
+    user_id: str = "u1",
+    target: str = "rest",
+    method: str | None = "flickr.test.echo",
+    age: float = 0.0,
+    key: str | None = None,
+) -> Job:
+    at = utcnow() - timedelta(seconds=age)
+    return Job(
+        owner=owner,
+        user_id=user_id,
+        target=target,
+        method=method,
+        state=state,
+        created_at=at,
+        idempotency_key=key,
+        result={"stat": "ok"} if state is JobState.COMPLETED else None,
+        finished_at=at if state.finished else None,
+    )
+
+
+@pytest.fixture
+def store(client: Redis, prefix: str) -> RedisJobStore:
+    return RedisJobStore(client, prefix, ttl_complete=TTL_COMPLETE, ttl_fail=TTL_FAIL)
+
+
+def test_it_is_a_job_store_with_the_optional_claim_capability(store: RedisJobStore) -> None:
+    assert isinstance(store, JobStore)
+    assert isinstance(store, IdempotencyClaims)
+
+
+async def test_save_get_and_replace(store: RedisJobStore) -> None:
+    job = make_job(key="k1")
+    job.meta = {"note": "ünïcode"}
+    job.params = {"photo_id": "1"}
+
+    await store.save(job)
+    assert await store.get(job.id) == job
+
+    job.state, job.attempts, job.result = JobState.COMPLETED, 1, {"photos": [1, 2]}
+    await store.save(job)
+    assert await store.get(job.id) == job
+    assert await store.get("no-such-job") is None
+
+
+async def test_delete_forgets_record_index_and_idempotency(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    job = make_job(key="k1")
+    await store.save(job)
+
+    await store.delete(job.id)
+
+    assert await store.get(job.id) is None
+    assert await store.find_idempotent("app", "k1") is None
+    assert await client.exists(keys.idempotency("app", "k1"), keys.jobs("app")) == 0
+    await store.delete(job.id)  # deleting twice is fine
+
+
+async def test_delete_keeps_an_idempotency_entry_that_names_another_job(
+    store: RedisJobStore,
+) -> None:
+    first, second = make_job(key="k1"), make_job(key="k1")
+    await store.save(first)
+    await store.save(second)  # the key now names the second job
+
+    await store.delete(first.id)
+
+    found = await store.find_idempotent("app", "k1")
+    assert found is not None and found.id == second.id
+
+
+async def test_finished_jobs_expire_and_pending_ones_do_not(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    expected = {
+        JobState.QUEUED: -1,
+        JobState.RUNNING: -1,
+        JobState.RETRYING: -1,
+        JobState.COMPLETED: TTL_COMPLETE,
+        JobState.CANCELLED: TTL_COMPLETE,
+        JobState.FAILED: TTL_FAIL,
+    }
+    for state, ttl in expected.items():
+        job = make_job(state, key=f"key-{state.value}")
+        await store.save(job)
+        for key in (keys.job(job.id), keys.idempotency("app", f"key-{state.value}")):
+            left = await client.pttl(key)
+            if ttl == -1:
+                assert left == -1, state
+            else:
+                assert (ttl - 5) * 1000 < left <= ttl * 1000, state
+
+
+async def test_a_job_saved_again_as_pending_loses_its_ttl(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    job = make_job(JobState.FAILED)
+    await store.save(job)
+    job.state = JobState.QUEUED  # e.g. replayed from the DLQ
+    await store.save(job)
+    assert await client.pttl(Keys(prefix).job(job.id)) == -1
+
+
+async def test_ttl_zero_means_no_expiry(client: Redis, prefix: str) -> None:
+    store = RedisJobStore(client, prefix, ttl_complete=0, ttl_fail=0)
+    for state in (JobState.COMPLETED, JobState.FAILED):
+        job = make_job(state)
+        await store.save(job)
+        assert await client.pttl(Keys(prefix).job(job.id)) == -1
+
+
+async def test_find_idempotent_is_per_owner(store: RedisJobStore) -> None:
+    job = make_job(owner="app", key="k1")
+    await store.save(job)
+
+    assert await store.find_idempotent("app", "k1") == job
+    assert await store.find_idempotent("other", "k1") is None
+    assert await store.find_idempotent("app", "k2") is None
+
+
+async def test_owner_names_with_colons_do_not_collide(store: RedisJobStore) -> None:
+    a = make_job(owner="a:b", key="c")
+    b = make_job(owner="a", key="b:c")
+    await store.save(a)
+    await store.save(b)
+
+    assert (await store.find_idempotent("a:b", "c")) == a
+    assert (await store.find_idempotent("a", "b:c")) == b
+    assert [j.id for j in await store.list(JobQuery(owner="a:b"))] == [a.id]
+
+
+async def test_claim_idempotency_has_exactly_one_winner(
+    make_client: Callable[[], Redis], prefix: str
+) -> None:
+    # Four "processes", each with its own connection pool, race for one key.
+    stores = [
+        RedisJobStore(make_client(), prefix, ttl_complete=TTL_COMPLETE, ttl_fail=TTL_FAIL)
+        for _ in range(4)
+    ]
+    ids = [f"job-{n}" for n in range(40)]
+
+    answers = await asyncio.gather(
+        *(stores[n % 4].claim_idempotency("app", "k1", job_id) for n, job_id in enumerate(ids))
+    )
+
+    winners = [job_id for job_id, answer in zip(ids, answers, strict=True) if answer is None]
+    assert len(winners) == 1
+    assert {answer for answer in answers if answer is not None} == {winners[0]}
+    # Repeating one's own claim (a retried request) is still a win.
+    assert await stores[0].claim_idempotency("app", "k1", winners[0]) is None
+    # Other owners have their own keys.
+    assert await stores[0].claim_idempotency("other", "k1", "job-x") is None
+
+
+async def test_a_claim_expires_unless_its_job_is_saved(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    assert await store.claim_idempotency("app", "lost", "job-lost", ttl=0.1) is None
+    assert 0 < await client.pttl(keys.idempotency("app", "lost")) <= 100
+
+    job = make_job(key="kept")
+    assert await store.claim_idempotency("app", "kept", job.id) is None
+    assert 0 < await client.pttl(keys.idempotency("app", "kept")) <= 3_600_000
+    await store.save(job)
+    assert await client.pttl(keys.idempotency("app", "kept")) == -1  # pending: kept
+
+    await asyncio.sleep(0.2)
+    assert await store.claim_idempotency("app", "lost", "job-new") is None
+    assert await store.claim_idempotency("app", "kept", "job-new") == job.id
+
+
+async def test_list_is_newest_first_and_per_owner(store: RedisJobStore) -> None:
+    jobs = [make_job(age=age) for age in (30, 10, 20)]
+    for job in jobs:
+        await store.save(job)
+    await store.save(make_job(owner="other"))
+
+    listed = await store.list(JobQuery(owner="app"))
+
+    assert [j.id for j in listed] == [jobs[1].id, jobs[2].id, jobs[0].id]
+    assert [j.id for j in await store.list(JobQuery(owner="app", limit=2))] == [
+        jobs[1].id,
+        jobs[2].id,
+    ]
+    assert await store.list(JobQuery(owner="app", limit=0)) == []
+    assert await store.list(JobQuery(owner="nobody")) == []
+
+
+async def test_list_filters(store: RedisJobStore) -> None:
+    a = make_job(JobState.COMPLETED, user_id="u1", target="rest", method="m1", age=3)
+    b = make_job(JobState.FAILED, user_id="u2", target="rest", method="m2", age=2)
+    c = make_job(JobState.QUEUED, user_id="u1", target="upload", method=None, age=1)
+    for job in (a, b, c):
+        await store.save(job)
+
+    async def ids(**filters: object) -> list[str]:
+        return [j.id for j in await store.list(JobQuery(owner="app", **filters))]  # type: ignore[arg-type]
+
+    assert await ids(user_id="u1") == [c.id, a.id]
+    assert await ids(state=JobState.FAILED) == [b.id]
+    assert await ids(target="rest") == [b.id, a.id]
+    assert await ids(method="m1") == [a.id]
+    assert await ids(user_id="u1", target="rest", state=JobState.COMPLETED) == [a.id]
+    assert await ids(user_id="u3") == []
+
+
+async def test_list_drops_entries_whose_job_expired(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    kept, expired = make_job(age=2), make_job(age=1)
+    await store.save(kept)
+    await store.save(expired)
+    await client.delete(keys.job(expired.id))  # as if its TTL ran out
+
+    assert [j.id for j in await store.list(JobQuery(owner="app"))] == [kept.id]
+    assert await client.zscore(keys.jobs("app"), expired.id) is None
+    assert await client.zscore(keys.jobs("app"), kept.id) is not None
+
+
+async def test_list_work_is_bounded_by_the_limit(store: RedisJobStore) -> None:
+    old = make_job(JobState.FAILED, age=100)
+    await store.save(old)
+    for n in range(45):
+        await store.save(make_job(JobState.COMPLETED, age=n))
+
+    # limit 2 reads at most 40 ids: the failed job is the 46th newest.
+    assert await store.list(JobQuery(owner="app", state=JobState.FAILED, limit=2)) == []
+    # limit 3 reads up to 60 and finds it.
+    found = await store.list(JobQuery(owner="app", state=JobState.FAILED, limit=3))
+    assert [j.id for j in found] == [old.id]
+
+
+async def test_the_listing_index_is_capped(client: Redis, prefix: str) -> None:
+    store = RedisJobStore(client, prefix, ttl_complete=60, ttl_fail=60, max_listed=5)
+    jobs = [make_job(age=100 - n) for n in range(8)]
+    for job in jobs:
+        await store.save(job)
+
+    assert await client.zcard(Keys(prefix).jobs("app")) == 5
+    listed = await store.list(JobQuery(owner="app", limit=10))
+    assert [j.id for j in listed] == [j.id for j in reversed(jobs[3:])]
+    assert await store.get(jobs[0].id) == jobs[0]  # still readable by id
+
+
+async def test_jobs_created_at_the_same_instant_order_by_id(store: RedisJobStore) -> None:
+    at = utcnow()
+    jobs = [make_job() for _ in range(5)]
+    for job in jobs:
+        job.created_at = at
+        await store.save(job)
+
+    listed = await store.list(JobQuery(owner="app"))
+
+    assert [j.id for j in listed] == sorted((j.id for j in jobs), reverse=True)
+
+
+async def test_time_bounds_and_batch_filter(store: RedisJobStore) -> None:
+    now = utcnow()
+    jobs = [make_job(age=age) for age in (40, 30, 20, 10)]
+    jobs[1].batch_id = jobs[2].batch_id = "b1"
+    for job in jobs:
+        await store.save(job)
+
+    async def ids(**filters: object) -> list[str]:
+        return [j.id for j in await store.list(JobQuery(owner="app", **filters))]  # type: ignore[arg-type]
+
+    assert await ids(since=now - timedelta(seconds=30)) == [jobs[3].id, jobs[2].id, jobs[1].id]
+    assert await ids(until=jobs[2].created_at) == [jobs[1].id, jobs[0].id]  # exclusive
+    assert await ids(since=jobs[1].created_at, until=jobs[3].created_at) == [
+        jobs[2].id,
+        jobs[1].id,
+    ]
+    assert await ids(before=jobs[2].created_at) == [jobs[1].id, jobs[0].id]
+    assert await ids(batch_id="b1") == [jobs[2].id, jobs[1].id]
+
+
+async def test_a_keyset_cursor_pages_through_everything_at_any_depth(
+    store: RedisJobStore,
+) -> None:
+    at = utcnow()
+    jobs = [make_job() for _ in range(90)]
+    for n, job in enumerate(jobs):
+        job.created_at = at - timedelta(seconds=n // 3)  # three jobs per instant
+        await store.save(job)
+    expected = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)]
+
+    seen: list[str] = []
+    query = JobQuery(owner="app", limit=2)
+    while page := await store.list(query):
+        seen += [j.id for j in page]
+        last = page[-1]
+        query = JobQuery(owner="app", limit=2, before=last.created_at, before_id=last.id)
+
+    # 45 pages of 2: the deepest would be far past 20 x limit ids from the newest.
+    assert seen == expected
