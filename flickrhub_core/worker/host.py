@@ -14,7 +14,6 @@ from flickrhub_core.runtime import Runtime
 from flickrhub_core.webhooks import WebhookDispatcher
 from flickrhub_core.worker.runner import JobRunner, Outcome
 
-
 #: Seconds to wait before giving back a message whose handling failed unexpectedly.
 REQUEUE_PAUSE = 1.0
 
