@@ -130,6 +130,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """``NAME=`` (as in .env.example) means "not set": the default applies."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
     @model_validator(mode="after")
     def _consumer_pair(self) -> Settings:
         if bool(self.flickr_api_key) != bool(self.flickr_api_secret):
