@@ -6,6 +6,9 @@ Keys (``<p>`` is the prefix):
   after ``JOB_TTL_COMPLETE`` (completed, cancelled) or ``JOB_TTL_FAIL`` (failed) seconds,
   0 meaning never.
 * ``<p>idem:<owner>:<key>``: ``Idempotency-Key`` → job id, with its job's TTL.
+* ``<p>batch:<batch_id>``: set of the batch's job ids, so a batch's status never
+  depends on how far back in the owner's history it lies; it expires with the
+  longest job TTL once its jobs are saved finished.
 * ``<p>jobs:<owner>``: sorted set of job ids scored by ``created_at`` (whole
   microseconds since the epoch; equal scores order by id, as ``JobQuery`` wants).
   Entries whose job expired are removed when a listing meets them, and the set is
@@ -14,6 +17,7 @@ Keys (``<p>`` is the prefix):
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -94,6 +98,12 @@ class RedisJobStore:
         pipe.zremrangebyrank(jobs_key, 0, -(self._max_listed + 1))
         if job.idempotency_key:
             pipe.set(self._keys.idempotency(job.owner, job.idempotency_key), job.id, ex=ttl)
+        if job.batch_id:
+            batch_key = self._keys.batch(job.batch_id)
+            pipe.sadd(batch_key, job.id)
+            longest = max(self._ttl_complete, self._ttl_fail)
+            if ttl is not None and longest:
+                pipe.expire(batch_key, longest)
         await pipe.execute()
 
     async def get(self, job_id: str) -> Job | None:
@@ -107,6 +117,8 @@ class RedisJobStore:
         pipe = self._r.pipeline(transaction=True)
         pipe.delete(self._keys.job(job_id))
         pipe.zrem(self._keys.jobs(job.owner), job_id)
+        if job.batch_id:
+            pipe.srem(self._keys.batch(job.batch_id), job_id)
         if job.idempotency_key:
             await self._delete_if_equal(
                 keys=[self._keys.idempotency(job.owner, job.idempotency_key)],
@@ -148,6 +160,8 @@ class RedisJobStore:
         run here on pages of ids, reading at most ``SCAN_FACTOR * limit`` of them."""
         if query.limit <= 0:
             return []
+        if query.batch_id is not None:
+            return await self._list_batch(query)
         jobs_key = self._keys.jobs(query.owner)
         high, low = _score_range(query)
         budget = query.limit * SCAN_FACTOR
@@ -182,6 +196,16 @@ class RedisJobStore:
         if gone:
             await self._r.zrem(jobs_key, *gone)
         return out
+
+    async def _list_batch(self, query: JobQuery) -> builtins.list[Job]:
+        """A batch is small (at most 100 jobs): read all of it through its index."""
+        assert query.batch_id is not None
+        ids = sorted(text(r) for r in await self._r.smembers(self._keys.batch(query.batch_id)))
+        values = await self._r.mget([self._keys.job(i) for i in ids]) if ids else []
+        jobs = [Job.model_validate_json(raw) for raw in values if raw is not None]
+        matching = [job for job in jobs if query.matches(job)]
+        matching.sort(key=lambda job: (job.created_at, job.id), reverse=True)
+        return matching[: query.limit]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

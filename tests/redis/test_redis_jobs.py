@@ -320,3 +320,32 @@ async def test_a_keyset_cursor_pages_through_everything_at_any_depth(
 
     # 45 pages of 2: the deepest would be far past 20 x limit ids from the newest.
     assert seen == expected
+
+
+async def test_a_batch_is_found_however_far_back_it_lies(store: RedisJobStore) -> None:
+    batch = [make_job(age=100) for _ in range(2)]
+    for job in batch:
+        job.batch_id = "b1"
+        await store.save(job)
+    for n in range(50):
+        await store.save(make_job(JobState.COMPLETED, age=n))
+
+    found = await store.list(JobQuery(owner="app", batch_id="b1", limit=1))
+    assert len(found) == 1
+    everything = await store.list(JobQuery(owner="app", batch_id="b1", limit=100))
+    assert {j.id for j in everything} == {j.id for j in batch}
+
+
+async def test_a_batch_is_per_owner(store: RedisJobStore) -> None:
+    job = make_job(owner="other")
+    job.batch_id = "b2"
+    await store.save(job)
+    assert await store.list(JobQuery(owner="app", batch_id="b2")) == []
+
+
+async def test_delete_removes_a_job_from_its_batch(store: RedisJobStore) -> None:
+    job = make_job()
+    job.batch_id = "b3"
+    await store.save(job)
+    await store.delete(job.id)
+    assert await store.list(JobQuery(owner="app", batch_id="b3")) == []
