@@ -28,14 +28,21 @@ class MemoryJobStore:
     def __init__(self, max_jobs: int = 100_000) -> None:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._idempotency: dict[tuple[str, str], str] = {}
+        self._pending: dict[str, set[str]] = {}
         self._max = max_jobs
 
     async def save(self, job: Job) -> None:
         self._jobs[job.id] = job.model_copy()
+        pending = self._pending.setdefault(job.owner, set())
+        if job.state.finished:
+            pending.discard(job.id)
+        else:
+            pending.add(job.id)
         if job.idempotency_key:
             self._idempotency[(job.owner, job.idempotency_key)] = job.id
         while len(self._jobs) > self._max:
             _, old = self._jobs.popitem(last=False)
+            self._pending.get(old.owner, set()).discard(old.id)
             if old.idempotency_key:
                 self._idempotency.pop((old.owner, old.idempotency_key), None)
 
@@ -45,8 +52,13 @@ class MemoryJobStore:
 
     async def delete(self, job_id: str) -> None:
         job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._pending.get(job.owner, set()).discard(job_id)
         if job is not None and job.idempotency_key:
             self._idempotency.pop((job.owner, job.idempotency_key), None)
+
+    async def count_pending(self, owner: str) -> int:
+        return len(self._pending.get(owner, ()))
 
     async def find_idempotent(self, owner: str, key: str) -> Job | None:
         job_id = self._idempotency.get((owner, key))

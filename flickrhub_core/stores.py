@@ -138,6 +138,11 @@ class JobStore(Protocol):
     async def find_idempotent(self, owner: str, key: str) -> Job | None:
         """The job created earlier by ``owner`` with ``Idempotency-Key: key``."""
 
+    async def count_pending(self, owner: str) -> int:
+        """How many of ``owner``'s jobs are not finished (queued, running, retrying).
+
+        Called on every enqueue (the per-client cap), so it must not scan jobs."""
+
     async def list(self, query: JobQuery) -> list[Job]:
         """At most ``query.limit`` jobs matching ``query``, in its order (newest first)."""
 

@@ -26,22 +26,17 @@ from quart import Quart, current_app, request
 from flickrhub_api.clients import is_exempt
 from flickrhub_api.context import authenticated_owner
 from flickrhub_core.errors import ServiceUnavailable, TooManyRequests
-from flickrhub_core.jobs import JobState
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import JobQuery
 
 __all__ = [
-    "PENDING_STATES",
     "QUEUE_FULL_RETRY_AFTER",
     "ClientRateLimiter",
     "ensure_capacity",
     "install_rate_limit",
-    "pending_jobs",
     "retry_after_seconds",
 ]
 
 LIMITER_KEY = "flickrhub.client_rate_limiter"
-PENDING_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRYING)
 #: Seconds a client is asked to wait when its pending jobs are at the cap.
 QUEUE_FULL_RETRY_AFTER = 5
 
@@ -100,24 +95,13 @@ def install_rate_limit(app: Quart, per_minute: int) -> None:
         app.before_request(_limit_rate)
 
 
-async def pending_jobs(runtime: Runtime, owner: str, *, up_to: int) -> int:
-    """How many of ``owner``'s jobs are queued, running or retrying, counted up to ``up_to``."""
-    total = 0
-    for state in PENDING_STATES:
-        left = up_to - total
-        if left <= 0:
-            break
-        total += len(await runtime.jobs.list(JobQuery(owner=owner, state=state, limit=left)))
-    return total
-
-
 async def ensure_capacity(runtime: Runtime, owner: str, incoming: int = 1) -> None:
     """Refuse with 503 (``ERR_QUEUE_FULL``, ``Retry-After``) if ``incoming`` more jobs
     would take ``owner`` past ``FLICKRHUB_MAX_PENDING_JOBS`` (0: no cap)."""
     cap = runtime.settings.max_pending_jobs
     if cap <= 0:
         return
-    pending = await pending_jobs(runtime, owner, up_to=cap)
+    pending = await runtime.jobs.count_pending(owner)
     if pending + incoming > cap:
         raise ServiceUnavailable(
             f"too many pending jobs (at most {cap} queued, running or retrying); "

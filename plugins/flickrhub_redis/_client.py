@@ -76,6 +76,9 @@ class Keys:
     def jobs(self, owner: str) -> str:
         return f"{self.prefix}jobs:{_part(owner)}"
 
+    def pending(self, owner: str) -> str:
+        return f"{self.prefix}pending:{_part(owner)}"
+
     def batch(self, batch_id: str) -> str:
         return f"{self.prefix}batch:{_part(batch_id)}"
 

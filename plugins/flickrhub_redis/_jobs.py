@@ -6,6 +6,8 @@ Keys (``<p>`` is the prefix):
   after ``JOB_TTL_COMPLETE`` (completed, cancelled) or ``JOB_TTL_FAIL`` (failed) seconds,
   0 meaning never.
 * ``<p>idem:<owner>:<key>``: ``Idempotency-Key`` → job id, with its job's TTL.
+* ``<p>pending:<owner>``: set of the owner's unfinished job ids (the per-client cap
+  counts it with one SCARD).
 * ``<p>batch:<batch_id>``: set of the batch's job ids, so a batch's status never
   depends on how far back in the owner's history it lies; it expires with the
   longest job TTL once its jobs are saved finished.
@@ -98,6 +100,10 @@ class RedisJobStore:
         pipe.zremrangebyrank(jobs_key, 0, -(self._max_listed + 1))
         if job.idempotency_key:
             pipe.set(self._keys.idempotency(job.owner, job.idempotency_key), job.id, ex=ttl)
+        if job.state.finished:
+            pipe.srem(self._keys.pending(job.owner), job.id)
+        else:
+            pipe.sadd(self._keys.pending(job.owner), job.id)
         if job.batch_id:
             batch_key = self._keys.batch(job.batch_id)
             pipe.sadd(batch_key, job.id)
@@ -117,6 +123,7 @@ class RedisJobStore:
         pipe = self._r.pipeline(transaction=True)
         pipe.delete(self._keys.job(job_id))
         pipe.zrem(self._keys.jobs(job.owner), job_id)
+        pipe.srem(self._keys.pending(job.owner), job_id)
         if job.batch_id:
             pipe.srem(self._keys.batch(job.batch_id), job_id)
         if job.idempotency_key:
@@ -126,6 +133,9 @@ class RedisJobStore:
                 client=pipe,
             )
         await pipe.execute()
+
+    async def count_pending(self, owner: str) -> int:
+        return int(await self._r.scard(self._keys.pending(owner)))
 
     async def find_idempotent(self, owner: str, key: str) -> Job | None:
         raw = await self._find_idempotent(

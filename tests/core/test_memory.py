@@ -154,3 +154,18 @@ async def test_saved_job_is_a_copy() -> None:
     await store.save(job)
     job.state = JobState.RUNNING
     assert (await store.get(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+
+
+async def test_pending_count_follows_job_states() -> None:
+    store = MemoryJobStore()
+    jobs = [Job(user_id="u", target="rest") for _ in range(3)]
+    for job in jobs:
+        await store.save(job)
+    jobs[0].state = JobState.RUNNING
+    jobs[1].state = JobState.COMPLETED
+    for job in jobs[:2]:
+        await store.save(job)
+    await store.save(Job(owner="other", user_id="u", target="rest"))
+    assert await store.count_pending("default") == 2
+    await store.delete(jobs[2].id)
+    assert await store.count_pending("default") == 1

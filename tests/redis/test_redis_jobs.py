@@ -349,3 +349,17 @@ async def test_delete_removes_a_job_from_its_batch(store: RedisJobStore) -> None
     await store.save(job)
     await store.delete(job.id)
     assert await store.list(JobQuery(owner="app", batch_id="b3")) == []
+
+
+async def test_pending_count_follows_job_states(store: RedisJobStore) -> None:
+    jobs = [make_job() for _ in range(3)]
+    for job in jobs:
+        await store.save(job)
+    jobs[0].state = JobState.RUNNING
+    jobs[1].state = JobState.COMPLETED
+    for job in jobs[:2]:
+        await store.save(job)
+    await store.save(make_job(owner="other"))
+    assert await store.count_pending("app") == 2
+    await store.delete(jobs[2].id)
+    assert await store.count_pending("app") == 1
