@@ -3,7 +3,10 @@ hot path.
 
 Enabled when ``OBS_API_URL`` is set. ``log_event`` only appends to a bounded
 buffer (a full buffer drops the event and counts it); a background task posts
-batches as a JSON array with the ``X-API-Key: OBS_API_KEY`` header. Each event
+batches as a JSON array with the ``X-API-Key: OBS_API_KEY`` header. A batch OBS
+does not take goes back to the front of the buffer and is retried with
+exponential backoff and jitter; while OBS stays away the buffer fills and new
+events are dropped (and counted) until it comes back. Each event
 keeps the earlier system's OBS body: ``schema_version``, ``log_id``,
 ``timestamp``, ``level``, ``service``, ``environment``, ``kind``, ``category``,
 ``event``, ``message``, ``context`` (ids), ``payload`` (the rest) and ``host``.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import uuid
 from collections import deque
@@ -32,6 +36,8 @@ DROPPED = Counter(
     "flickrhub_obs_events_dropped_total", "Log events dropped (buffer full or OBS failing)"
 )
 CONTEXT_KEYS = ("request_id", "user_id", "job_id", "queue", "trace_id", "attempt", "target")
+#: Longest pause between tries while OBS is failing.
+MAX_BACKOFF = 30.0
 LEVELS = {
     "debug": "DEBUG",
     "info": "INFO",
@@ -91,6 +97,7 @@ class Shipper:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._hostname = socket.gethostname()
+        self._failures = 0
         self.dropped = 0
         self.sent = 0
 
@@ -114,8 +121,8 @@ class Shipper:
                 await self._task
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(flush_seconds):
-                while self._buffer:
-                    await self._send_batch()
+                while self._buffer and await self._send_batch():
+                    pass
         self._drop(len(self._buffer))
         self._buffer.clear()
         await self._client.aclose()
@@ -126,9 +133,17 @@ class Shipper:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             while self._buffer:
-                await self._send_batch()
+                if not await self._send_batch():
+                    await asyncio.sleep(self.backoff())
+                    break
 
-    async def _send_batch(self) -> None:
+    def backoff(self) -> float:
+        """Seconds before the next try after ``_failures`` failed sends in a row."""
+        return min(MAX_BACKOFF, self._interval * 2.0 ** (self._failures - 1)) + random.uniform(
+            0, self._interval
+        )
+
+    async def _send_batch(self) -> bool:
         batch = [self._buffer.popleft() for _ in range(min(self._batch, len(self._buffer)))]
         try:
             response = await self._client.post(self.url, json=batch, headers=self._headers)
@@ -136,11 +151,20 @@ class Shipper:
         except httpx.HTTPError:
             ok = False
         if ok:
+            self._failures = 0
             self.sent += len(batch)
             SENT.inc(len(batch))
-        else:
-            # OBS is down or refusing: losing log copies beats blocking or growing.
-            self._drop(len(batch))
+            return True
+        # OBS is down or refusing: keep the batch for the next try, in order; events
+        # that arrived meanwhile past the bound are dropped.
+        self._failures += 1
+        self._buffer.extendleft(reversed(batch))
+        overflow = len(self._buffer) - self._max
+        for _ in range(max(0, overflow)):
+            self._buffer.pop()
+        if overflow > 0:
+            self._drop(overflow)
+        return False
 
     def _drop(self, count: int) -> None:
         self.dropped += count

@@ -97,15 +97,52 @@ async def test_full_buffer_drops_and_counts() -> None:
     await shipper.close(flush_seconds=0.5)
 
 
-async def test_failing_receiver_drops_without_raising(receiver: tuple[Receiver, str]) -> None:
+async def test_events_survive_a_receiver_that_fails_then_recovers(
+    receiver: tuple[Receiver, str],
+) -> None:
     rec, url = receiver
     rec.status = 503
     shipper = Shipper(url, None, interval=0.05)
     shipper.start()
-    shipper.add({"event": "e"})
-    await wait_for(lambda: shipper.dropped == 1)
+    for i in range(3):
+        shipper.add({"event": "e", "n": i})
+    await wait_for(lambda: len(rec.batches) >= 2)  # refused, then tried again
+    rec.status = 200
+    await wait_for(lambda: shipper.sent == 3)
     await shipper.close()
-    assert shipper.sent == 0
+    assert shipper.dropped == 0
+    delivered = rec.batches[-1]
+    assert [e["payload"]["n"] for e in delivered] == [0, 1, 2]
+
+
+async def test_events_beyond_the_buffer_are_dropped_while_the_receiver_fails(
+    receiver: tuple[Receiver, str],
+) -> None:
+    rec, url = receiver
+    rec.status = 503
+    shipper = Shipper(url, None, interval=0.05, max_buffer=2, batch_size=2)
+    shipper.start()
+    shipper.add({"event": "e", "n": 0})
+    shipper.add({"event": "e", "n": 1})
+    await wait_for(lambda: len(rec.batches) >= 1)
+    shipper.add({"event": "e", "n": 2})
+    rec.status = 200
+    await wait_for(lambda: shipper.sent == 2)
+    await shipper.close()
+    assert shipper.dropped == 1
+    assert [e["payload"]["n"] for e in rec.batches[-1]] == [0, 1]
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    shipper = Shipper("http://127.0.0.1:9/logs", None, interval=1.0)
+    waits = []
+    for failures in (1, 2, 3, 10):
+        shipper._failures = failures
+        waits.append(shipper.backoff())
+    assert 1.0 <= waits[0] <= 2.0
+    assert 2.0 <= waits[1] <= 3.0
+    assert 4.0 <= waits[2] <= 5.0
+    assert waits[3] <= 31.0
 
 
 async def test_shutdown_flushes_what_is_buffered(receiver: tuple[Receiver, str]) -> None:
