@@ -24,7 +24,8 @@ HTTP envelope and status in one place.
         │   ├── FlickrOAuthError       401/400 ``oauth_problem=...``
         │   ├── FlickrHttpError        other HTTP status (5xx, 429, 404 ...)
         │   └── FlickrTransportError   network error or timeout
-        └── OutcomeUnknown             a non-idempotent request may have run
+        ├── OutcomeUnknown             a non-idempotent request may have run
+        └── JobCancelled               its owner cancelled it while it ran
 """
 
 from __future__ import annotations
@@ -220,4 +221,17 @@ class OutcomeUnknown(JobError):
     code = "ERR_OUTCOME_UNKNOWN"
 
     def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class JobCancelled(JobError):
+    """The job's owner cancelled it while it ran; it ends ``cancelled``, never retried.
+
+    The worker raises it when it sees the request; a target may raise it too, at a
+    point where stopping is safe (:meth:`TargetContext.raise_if_cancelled`).
+    """
+
+    code = "ERR_CANCELLED"
+
+    def __init__(self, message: str = "cancelled by request") -> None:
         super().__init__(message, retryable=False)

@@ -83,6 +83,14 @@ class Job(BaseModel):
     cache_bypass: bool = False
     #: Progress of long work while running, e.g. ``{"bytes_sent": n, "bytes_total": m}``.
     progress: dict[str, Any] | None = None
+    #: Its owner asked to cancel it while it ran (see :mod:`flickrhub_core.cancel`).
+    cancel_requested: bool = False
+    #: The dead-lettered job this one replays (``flickrhub dlq replay``).
+    replay_of: str | None = None
+    #: The job that replays this dead-lettered one; it is then out of the DLQ.
+    replayed_by: str | None = None
+    #: When this dead-lettered job was purged from the DLQ (its photo dropped).
+    purged_at: datetime | None = None
 
     def __repr_args__(self):  # type: ignore[no-untyped-def]
         return [
@@ -93,6 +101,16 @@ class Job(BaseModel):
     @property
     def queue(self) -> str:
         return queue_name(self.target)
+
+    @property
+    def in_dlq(self) -> bool:
+        """Dead-lettered, and neither replayed nor purged yet: what the DLQ lists."""
+        return (
+            self.dead_lettered
+            and self.state is JobState.FAILED
+            and self.replayed_by is None
+            and self.purged_at is None
+        )
 
     @property
     def duration_ms(self) -> float | None:
@@ -128,6 +146,9 @@ class Job(BaseModel):
             "batch_id": self.batch_id,
             "callback_url": self.callback_url,
             "webhook": self.webhook,
+            "cancel_requested": self.cancel_requested,
+            "replay_of": self.replay_of,
+            "replayed_by": self.replayed_by,
         }
         if self.state is JobState.COMPLETED:
             view["returnvalue"] = {"from_cache": self.from_cache, "flickr": self.result}

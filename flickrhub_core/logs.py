@@ -1,41 +1,97 @@
 """Structured logging: one event name per thing that happens, secrets redacted
-before anything (console, JSON, plugins' ``log_event``) sees the event."""
+before anything (console, JSON, plugins' ``log_event``) sees the event.
+
+Every event FlickrHub logs is listed, with its level and fields, in
+:mod:`flickrhub_core.log_catalogue` (and ``docs/logging.md``). A process configures
+logging once (:func:`configure_logging`: the CLI at start, else the runtime when it
+starts); lines logged while a job runs carry its ids (:func:`bound_job`), and lines
+from libraries that use the standard :mod:`logging` module go through the same
+redaction and renderer.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import sys
 import traceback
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+if TYPE_CHECKING:
+    from flickrhub_core.jobs import Job
+    from flickrhub_core.settings import Settings
+
 REDACTED = "********"
 SECRET_KEYS = re.compile(
-    r"(secret|token|password|passwd|authorization|api_key|apikey|signature|verifier|cookie"
-    r"|mongo_url|rabbit_url|redis_url|credentials)",
+    r"(secret|token|password|passwd|authorization|api[_-]?key|apikey|client[_-]?key"
+    r"|private[_-]?key|signature|verifier|cookie|mongo_url|rabbit_url|redis_url|credentials)",
     re.IGNORECASE,
 )
-# user:password@ in any URL-looking string
-URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@", re.IGNORECASE)
+_SENSITIVE_NAME = r"(?:secret|token|password|passwd|api[_-]?key|apikey|signature|verifier)"
+# user:password@ in any URL-looking string (an empty user, as in redis://:pw@host, too)
+URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*(:[^/\s]*)?@", re.IGNORECASE)
+# name=value of a secret-looking name inside a string: query strings, form bodies,
+# OAuth headers (name="value"), messages
+# (and the short names signed URLs and OAuth 2 use: sig, key, code, auth, pwd, pass)
+SECRET_PAIR = re.compile(
+    rf"(?P<name>[\w.-]*{_SENSITIVE_NAME}[\w.-]*|(?<![\w.-])(?:sig|key|code|auth|pwd|pass))"
+    r"=(?P<value>\"[^\"]*\"|'[^']*'|[^&\s#;,'\"]+)",
+    re.IGNORECASE,
+)
+# "name": "value" of a secret-looking name inside a string (JSON, repr of a dict)
+SECRET_JSON = re.compile(
+    rf"(?P<key>(?P<q>[\"'])[\w.-]*{_SENSITIVE_NAME}[\w.-]*(?P=q)\s*:\s*)(?P<value>\"[^\"]*\"|'[^']*')",
+    re.IGNORECASE,
+)
+# Authorization header values inside strings
+AUTH_SCHEME = re.compile(r"\b(?P<scheme>bearer|basic|oauth)\s+[^\s,]+", re.IGNORECASE)
 SAFE_KEYS = frozenset({"oauth_token_present", "has_secret", "token_count"})
 
 _sinks: list[Callable[[dict[str, Any]], None]] = []
+#: The arguments of the last :func:`configure_logging`; None until it ran.
+_configured: tuple[str, str, str, str] | None = None
+#: The handler :func:`configure_logging` put on the root logger (stdlib records).
+_stdlib_handler: logging.Handler | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    """Whether values under ``key`` are masked whatever they are."""
+    return key not in SAFE_KEYS and SECRET_KEYS.search(key) is not None
+
+
+def redact_text(value: str) -> str:
+    """``value`` with credentials in URLs, secret ``name=value`` pairs and
+    ``Authorization`` values masked."""
+    if "://" in value:
+        value = URL_USERINFO.sub(r"\g<scheme>" + REDACTED + "@", value)
+    if "=" in value:
+        value = SECRET_PAIR.sub(r"\g<name>=" + REDACTED, value)
+    if ":" in value and ('"' in value or "'" in value):
+        value = SECRET_JSON.sub(r'\g<key>"' + REDACTED + '"', value)
+    if " " in value:
+        value = AUTH_SCHEME.sub(r"\g<scheme> " + REDACTED, value)
+    return value
 
 
 def redact(value: Any, key: str = "") -> Any:
-    """Mask values under secret-looking keys and credentials inside URLs, recursively."""
-    if key and key not in SAFE_KEYS and SECRET_KEYS.search(key):
-        return REDACTED if value not in (None, "", False) else value
+    """Mask values under secret-looking keys and credentials inside strings, recursively."""
+    if key and is_secret_key(key):
+        # A flag (``tokens=True``: "this store keeps the tokens") tells nothing secret.
+        return value if value in (None, "") or isinstance(value, bool) else REDACTED
     if isinstance(value, str):
-        return URL_USERINFO.sub(r"\g<scheme>" + REDACTED + "@", value)
+        return redact_text(value)
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [redact(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return redact_text(bytes(value).decode("utf-8", "replace"))
     return value
 
 
@@ -51,6 +107,7 @@ def _safe_exception(
     """Log an exception's type and frames but never its message, which may hold a
     secret (a URL with a password, a token echoed by a server)."""
     exc_info = event_dict.pop("exc_info", None)
+    event_dict.pop("stack_info", None)
     if exc_info:
         if exc_info is True:
             exc_info = sys.exc_info()
@@ -81,33 +138,115 @@ def clear_sinks() -> None:
     _sinks.clear()
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger writing to whatever ``sys.stderr`` is when the line is logged (not
+    when logging was configured), so a replaced stderr is always the one used."""
+    return structlog.PrintLogger(sys.stderr)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on the current ``sys.stderr`` (see :func:`_stderr_logger`)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure_logging(
     *, level: str = "info", fmt: str = "auto", service: str = "flickrhub", env: str = "local"
 ) -> None:
-    """JSON in production (or when output is not a terminal), readable in a terminal."""
+    """JSON in production (or when output is not a terminal), readable in a terminal.
+
+    Idempotent: calling it again with the same arguments changes nothing, so a
+    process configures logging once whoever asks (the CLI, then the runtime).
+    """
+    global _configured
+    wanted = (level, fmt, service, env)
+    if _configured == wanted and is_configured():
+        return
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service(service, env),
+    ]
+    redacting: list[Any] = [_safe_exception, _redact_processor, _forward_to_sinks]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_service(service, env),
-            _safe_exception,
-            _redact_processor,
-            _forward_to_sinks,
-            renderer,
-        ],
+        processors=[*shared, *redacting, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    _bridge_stdlib(shared, redacting, renderer)
+    _configured = wanted
+
+
+def _bridge_stdlib(shared: list[Any], redacting: list[Any], renderer: Any) -> None:
+    """Render stdlib ``logging`` records (libraries: warnings and errors) like our
+    events: the message is the ``event``, the logger's name is ``logger``."""
+    global _stdlib_handler
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *redacting,
+            renderer,
+        ],
+    )
+    root = logging.getLogger()
+    if _stdlib_handler is not None:
+        root.removeHandler(_stdlib_handler)
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    _stdlib_handler = handler
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging` (structlog's defaults, no root handler): for tests."""
+    global _configured, _stdlib_handler
+    structlog.reset_defaults()
+    if _stdlib_handler is not None:
+        logging.getLogger().removeHandler(_stdlib_handler)
+    _stdlib_handler = None
+    _configured = None
+
+
+def is_configured() -> bool:
+    """Whether FlickrHub's processors (redaction included) are the ones in use."""
+    if _configured is None or not structlog.is_configured():
+        return False
+    return _redact_processor in structlog.get_config()["processors"]
+
+
+def configure_from(settings: Settings) -> None:
+    """:func:`configure_logging` with the process's settings."""
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        service=settings.service_name,
+        env=settings.service_env,
+    )
+
+
+def ensure_configured(settings: Settings) -> None:
+    """Configure logging from ``settings`` unless someone configured structlog
+    already (the CLI did, an embedding application did, a test captures logs)."""
+    if not structlog.is_configured():
+        configure_from(settings)
 
 
 def _add_service(service: str, env: str) -> Callable[..., MutableMapping[str, Any]]:
@@ -119,6 +258,30 @@ def _add_service(service: str, env: str) -> Callable[..., MutableMapping[str, An
         return event_dict
 
     return processor
+
+
+#: The ids every line logged during a job carries (see :func:`bound_job`).
+JOB_CONTEXT = ("job_id", "user_id", "target", "attempt", "trace_id")
+
+
+@contextlib.contextmanager
+def bound_job(job: Job) -> Iterator[None]:
+    """Every line logged inside carries the job's ``job_id``, ``user_id``,
+    ``target``, ``attempt`` and ``trace_id`` (update ``attempt`` with
+    :func:`bind_attempt`). Context variables: tasks started inside inherit them."""
+    with structlog.contextvars.bound_contextvars(
+        job_id=job.id,
+        user_id=job.user_id,
+        target=job.target,
+        attempt=job.attempts,
+        trace_id=job.trace_id,
+    ):
+        yield
+
+
+def bind_attempt(attempt: int) -> None:
+    """The attempt now running, for the lines of the job bound by :func:`bound_job`."""
+    structlog.contextvars.bind_contextvars(attempt=attempt)
 
 
 def get_logger(**context: Any) -> structlog.stdlib.BoundLogger:

@@ -23,12 +23,17 @@ BLOB_CHUNK = 64 * 1024
 
 
 class MemoryJobStore:
-    """Jobs in a dict, oldest evicted past ``max_jobs`` so a long run stays bounded."""
+    """Jobs in a dict, oldest evicted past ``max_jobs`` so a long run stays bounded.
+
+    Cancel requests (:class:`~flickrhub_core.stores.CancelRequests`) are kept in a set
+    beside the records and set on every job read back.
+    """
 
     def __init__(self, max_jobs: int = 100_000) -> None:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._idempotency: dict[tuple[str, str], str] = {}
         self._pending: dict[str, set[str]] = {}
+        self._cancel: set[str] = set()
         self._max = max_jobs
 
     async def save(self, job: Job) -> None:
@@ -43,14 +48,29 @@ class MemoryJobStore:
         while len(self._jobs) > self._max:
             _, old = self._jobs.popitem(last=False)
             self._pending.get(old.owner, set()).discard(old.id)
+            self._cancel.discard(old.id)
             if old.idempotency_key:
                 self._idempotency.pop((old.owner, old.idempotency_key), None)
 
     async def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
-        return job.model_copy() if job is not None else None
+        return self._copy(job) if job is not None else None
+
+    def _copy(self, job: Job) -> Job:
+        copy = job.model_copy()
+        if job.id in self._cancel:
+            copy.cancel_requested = True
+        return copy
+
+    async def request_cancel(self, job_id: str) -> None:
+        if job_id in self._jobs:
+            self._cancel.add(job_id)
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        return job_id in self._cancel
 
     async def delete(self, job_id: str) -> None:
+        self._cancel.discard(job_id)
         job = self._jobs.pop(job_id, None)
         if job is not None:
             self._pending.get(job.owner, set()).discard(job_id)
@@ -67,7 +87,7 @@ class MemoryJobStore:
     async def list(self, query: JobQuery) -> list[Job]:
         matching = (job for job in self._jobs.values() if query.matches(job))
         newest = heapq.nlargest(max(0, query.limit), matching, key=_order)
-        return [job.model_copy() for job in newest]
+        return [self._copy(job) for job in newest]
 
 
 def _order(job: Job) -> tuple[datetime, str]:

@@ -14,10 +14,11 @@ from typing import Literal
 
 from flickrhub_core import logs, metrics
 from flickrhub_core.broker import Broker, MemoryBroker
+from flickrhub_core.cancel import request_cancel
 from flickrhub_core.crypto import Keyring, has_secret_key, new_key
 from flickrhub_core.errors import ConfigError, NotFound, ServiceUnavailable
 from flickrhub_core.events import JobEvent
-from flickrhub_core.flickr import Credentials, Endpoints, FlickrClient
+from flickrhub_core.flickr import CallRecord, Credentials, Endpoints, FlickrClient
 from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.memory import (
     MemoryBlobStore,
@@ -40,6 +41,9 @@ from flickrhub_core.stores import (
 from flickrhub_core.targets import Target
 
 Role = Literal["embedded", "api", "worker"]
+#: Seconds a client refused an enqueue (the broker is away) is told to wait
+#: (``Retry-After``): about one reconnect attempt of the broker connection.
+ENQUEUE_RETRY_AFTER = 5.0
 
 
 @dataclass
@@ -81,6 +85,11 @@ class Runtime:
         self.keyring = self._load_keyring()
         self.backends = self._resolve_backends()
         self.flickr: FlickrClient | None = None
+        #: Exceptions meaning "a backend is away for now": the builtins, and the
+        #: connection and timeout errors of the client libraries plugins use, which
+        #: they add at startup (:meth:`add_unavailable_errors`). The API answers these
+        #: 503 with ``Retry-After``, not 500.
+        self.unavailable_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
         self._started = False
 
     @classmethod
@@ -185,12 +194,15 @@ class Runtime:
     async def start(self) -> None:
         if self._started:
             return
+        # Once per process: the CLI did it already; an embedding application may not have.
+        logs.ensure_configured(self.settings)
         logs.add_sink(self.plugins.log_event)
+        metrics.init_labels(self.targets)
         self.flickr = FlickrClient(
             self.endpoints,
             timeout=self.settings.flickr_timeout,
             upload_timeout=self.settings.upload_timeout,
-            on_call=_record_call,
+            on_call=self.record_flickr_call,
         )
         await self.broker.connect()
         await self.plugins.startup(self)
@@ -205,6 +217,27 @@ class Runtime:
         if self.flickr is not None:
             await self.flickr.aclose()
         logs.clear_sinks()
+
+    def record_flickr_call(self, record: CallRecord) -> None:
+        """The Flickr client's ``on_call`` hook: metrics, and ``flickr_api_call`` at
+        debug (inside a job the line carries the job's ids)."""
+        outcome = metrics.observe_flickr_call(record)
+        self.log.debug(
+            "flickr_api_call",
+            kind=record.kind,
+            flickr_method=record.method,
+            status=record.http_status,
+            outcome=outcome,
+            flickr_code=record.flickr_code,
+            duration_ms=round(record.duration_s * 1000, 2),
+        )
+
+    def add_unavailable_errors(self, *types: type[BaseException]) -> None:
+        """Declare ``types`` as a backend being away (see :attr:`unavailable_errors`)."""
+        self.unavailable_errors = (
+            *self.unavailable_errors,
+            *(t for t in types if t not in self.unavailable_errors),
+        )
 
     def require_flickr(self) -> FlickrClient:
         if self.flickr is None:
@@ -226,19 +259,24 @@ class Runtime:
         except Exception as exc:
             await self.jobs.delete(job.id)
             self.log.error("queue_publish_error", job_id=job.id, error=type(exc).__name__)
-            raise ServiceUnavailable("the job queue is not available; try again") from None
+            raise ServiceUnavailable(
+                "the job queue is not available; try again", retry_after=ENQUEUE_RETRY_AFTER
+            ) from None
         metrics.JOBS_ENQUEUED.labels(job.target).inc()
         await self.emit("job_enqueued", job, None)
         return job
 
     async def cancel(self, job: Job) -> Job:
-        """Cancel a job that has not started; a started or finished one is left alone."""
+        """Cancel a job that has not started; a started or finished one is left alone
+        (a running one is asked to stop instead: :func:`flickrhub_core.cancel.request_cancel`)."""
         if job.state is not JobState.QUEUED:
             return job
         previous = job.state
         job.state = JobState.CANCELLED
         job.finished_at = utcnow()
         await self.jobs.save(job)
+        # A worker that took the job just before this still sees the request.
+        await request_cancel(self.jobs, job)
         await self.emit("job_cancelled", job, previous)
         return job
 
@@ -269,19 +307,12 @@ def _broker_from(settings: Settings) -> Broker | None:
         return None
     from flickrhub_core.broker.rabbitmq import RabbitBroker
 
-    return RabbitBroker(url, queue_type=settings.queue_type)
+    return RabbitBroker(
+        url, queue_type=settings.queue_type, publish_timeout=settings.publish_timeout
+    )
 
 
 def _consumer_from(settings: Settings) -> Credentials | None:
     if settings.flickr_api_key and settings.flickr_api_secret:
         return Credentials(settings.flickr_api_key, settings.flickr_api_secret.get_secret_value())
     return None
-
-
-def _record_call(record: object) -> None:
-    kind = getattr(record, "kind", "rest")
-    outcome = "ok" if getattr(record, "ok", False) else "error"
-    metrics.FLICKR_CALLS.labels(kind, outcome).inc()
-    duration = getattr(record, "duration_s", None)
-    if isinstance(duration, float):
-        metrics.FLICKR_LATENCY.labels(kind).observe(duration)

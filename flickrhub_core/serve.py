@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import socket
-import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from hypercorn.config import Config as HypercornConfig
 
 from flickrhub_core.errors import ConfigError
 from flickrhub_core.flickr import Credentials
+from flickrhub_core.jobs import DLQ
+from flickrhub_core.metrics_server import metrics_app
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings
 from flickrhub_core.worker.host import WorkerHost
@@ -75,6 +76,8 @@ class Urls:
     sandbox: str | None = None
     sandbox_consumer_key: str | None = None
     data_dir: Path | None = None
+    #: A worker's Prometheus endpoint (``--metrics-port``).
+    metrics: str | None = None
 
 
 Ready = Callable[[Urls], None]
@@ -161,14 +164,11 @@ def _hypercorn_config(sock: socket.socket) -> HypercornConfig:
 
 
 def _hypercorn_error_log() -> logging.Logger:
-    """Hypercorn's own messages: warnings and errors only, to stderr, once."""
+    """Hypercorn's own messages: warnings and errors only, rendered (and redacted) as
+    every other line by the root handler :func:`flickrhub_core.logs.configure_logging`
+    installs, with ``logger`` ``flickrhub.http``."""
     logger = logging.getLogger("flickrhub.http")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s http: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
+    logger.setLevel(logging.WARNING)
     return logger
 
 
@@ -320,15 +320,9 @@ async def _started_server(stack: AsyncExitStack, app: Any, sock: socket.socket) 
     return server
 
 
-async def _started_worker(
-    stack: AsyncExitStack,
-    runtime: Runtime,
-    targets: list[str] | None,
-    concurrency: int | None,
-) -> WorkerHost:
-    host = WorkerHost(runtime, targets, concurrency=concurrency)
+async def _started_worker(stack: AsyncExitStack, host: WorkerHost) -> WorkerHost:
     await host.start()
-    stack.push_async_callback(host.stop, runtime.settings.shutdown_grace)
+    stack.push_async_callback(host.stop, host.rt.settings.drain_seconds)
     return host
 
 
@@ -361,7 +355,7 @@ async def run_embedded(
         if sandbox is not None:
             await sandbox.start()
         await _started_runtime(stack, runtime)
-        await _started_worker(stack, runtime, None, None)
+        await _started_worker(stack, WorkerHost(runtime))
         api = await _started_server(stack, app, api_sock)
         if unauthenticated:
             runtime.log.warning("api_unauthenticated", detail=unauthenticated)
@@ -408,16 +402,34 @@ async def run_worker(
     targets: list[str] | None = None,
     concurrency: int | None = None,
     *,
+    metrics_port: int | None = None,
     ready: Ready | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """The worker host alone (role ``worker``), consuming ``targets`` (default: all)."""
+    """The worker host alone (role ``worker``), consuming ``targets`` (default: all).
+
+    With a metrics port (``metrics_port``, else ``FLICKRHUB_WORKER_METRICS_PORT``;
+    0: none) it also serves Prometheus ``/metrics`` and ``/healthz`` on
+    ``FLICKRHUB_HOST``; that server stops last, so the drain can still be watched.
+    """
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
     async with AsyncExitStack() as stack:
         runtime = Runtime.create(settings, role="worker")
+        # An unknown target refuses here, before anything connects.
+        host = WorkerHost(runtime, targets or None, concurrency=concurrency)
+        metrics_url: str | None = None
+        if port:
+            sock = bind_socket(settings.host, port)
+            stack.callback(sock.close)
+            queues = [runtime.targets[name].queue for name in host.target_names] + [DLQ]
+            server = await _started_server(stack, metrics_app(runtime.broker, queues), sock)
+            metrics_url = f"{server.url}/metrics"
         await _started_runtime(stack, runtime)
-        await _started_worker(stack, runtime, targets or None, concurrency)
+        await _started_worker(stack, host)
+        if metrics_url is not None:
+            runtime.log.info("metrics_server_started", url=metrics_url)
         if ready is not None:
-            ready(Urls())
+            ready(Urls(metrics=metrics_url))
         await _wait(stop)
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flickrhub_core.errors import ConfigError
@@ -82,12 +90,25 @@ class Settings(BaseSettings):
         200 * 1024 * 1024, gt=0, validation_alias="FLICKRHUB_MAX_UPLOAD_BYTES"
     )
     sandbox_port: int = Field(0, ge=0, le=65535, validation_alias="FLICKRHUB_SANDBOX_PORT")
-    shutdown_grace: float = Field(25.0, ge=0, validation_alias="FLICKRHUB_SHUTDOWN_GRACE")
+    #: Seconds a stopping worker lets running jobs (then pending webhooks) finish.
+    #: ``FLICKRHUB_SHUTDOWN_GRACE`` is the earlier name, still read.
+    drain_seconds: float = Field(
+        25.0,
+        ge=0,
+        validation_alias=AliasChoices("FLICKRHUB_DRAIN_SECONDS", "FLICKRHUB_SHUTDOWN_GRACE"),
+    )
+    #: A worker serves Prometheus metrics on this port (0: it does not).
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, validation_alias="FLICKRHUB_WORKER_METRICS_PORT"
+    )
 
     # --- distributed mode (RabbitMQ, Redis) ---------------------------------------------
     queue_type: Literal["auto", "quorum", "classic"] = Field(
         "auto", validation_alias="FLICKRHUB_QUEUE_TYPE"
     )
+    #: Seconds an enqueue may wait for RabbitMQ (a reconnect in progress, the publisher
+    #: confirm) before it is refused with 503: keep it under your clients' timeouts.
+    publish_timeout: float = Field(5.0, gt=0, le=60, validation_alias="FLICKRHUB_PUBLISH_TIMEOUT")
     redis_prefix: str = Field("flickrhub:", validation_alias="FLICKRHUB_REDIS_PREFIX")
     #: The Mongo job archive (the earlier system's names): which finished jobs it keeps,
     #: for how many days (0 = forever), and the collections' names.
@@ -155,6 +176,11 @@ class Settings(BaseSettings):
     def uses_real_flickr(self) -> bool:
         return bool(self.flickr_api_key)
 
+    @property
+    def shutdown_grace(self) -> float:
+        """The earlier name of :attr:`drain_seconds`."""
+        return self.drain_seconds
+
     def cache_ttl_for(self, method: str) -> int:
         return self.cache_ttl_overrides.get(method, self.cache_ttl_seconds)
 
@@ -162,15 +188,27 @@ class Settings(BaseSettings):
         """The effective settings by environment name, secrets shown as ``********``."""
         out: dict[str, Any] = {}
         for name, field in type(self).model_fields.items():
-            alias = field.validation_alias
-            env_name = alias if isinstance(alias, str) else name.upper()
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
-            out[env_name] = value
+            out[env_name(name, field)] = value
         return out
+
+
+def env_name(name: str, field: FieldInfo) -> str:
+    """The environment variable a setting is read from (its first name, when it has
+    earlier names too)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        alias = alias.choices[0]
+    return alias if isinstance(alias, str) else name.upper()
+
+
+def env_names() -> list[str]:
+    """Every setting's environment variable, in declaration order."""
+    return [env_name(name, field) for name, field in Settings.model_fields.items()]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -88,6 +88,9 @@ class JobQuery:
     (exclusive) bound ``created_at``. ``before``/``before_id`` is a keyset cursor:
     only jobs after that position in the order, i.e. ``(created_at, id) <
     (before, before_id)``; without ``before_id`` just ``created_at < before``.
+    ``in_dlq`` keeps the jobs whose :attr:`Job.in_dlq` is that value (the dead letters
+    neither replayed nor purged); a store should index them, as dead jobs are rare
+    among many.
     """
 
     owner: str
@@ -100,6 +103,7 @@ class JobQuery:
     until: datetime | None = None
     before: datetime | None = None
     before_id: str | None = None
+    in_dlq: bool | None = None
     limit: int = 50
 
     def matches(self, job: Job) -> bool:
@@ -111,6 +115,8 @@ class JobQuery:
             if wanted is not None and getattr(job, name) != wanted:
                 return False
         if self.state is not None and job.state is not self.state:
+            return False
+        if self.in_dlq is not None and job.in_dlq is not self.in_dlq:
             return False
         if self.since is not None and job.created_at < self.since:
             return False
@@ -145,6 +151,24 @@ class JobStore(Protocol):
 
     async def list(self, query: JobQuery) -> list[Job]:
         """At most ``query.limit`` jobs matching ``query``, in its order (newest first)."""
+
+
+@runtime_checkable
+class CancelRequests(Protocol):
+    """Optional :class:`JobStore` capability: cancel requests kept apart from the records.
+
+    A running job's record is rewritten by its worker (progress, retries, the outcome),
+    so a flag the API wrote into it could be overwritten, and the API's own write could
+    overwrite the outcome. A store with this capability keeps the request on the side
+    and sets ``cancel_requested`` on every job :meth:`JobStore.get` returns for it.
+    Stores without it get the best-effort fallback of :mod:`flickrhub_core.cancel`.
+    """
+
+    async def request_cancel(self, job_id: str) -> None:
+        """Record that the job's owner wants it cancelled (idempotent)."""
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        """Whether :meth:`request_cancel` was called for the job (cheap: polled)."""
 
 
 @runtime_checkable

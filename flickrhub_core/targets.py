@@ -3,13 +3,14 @@ plugins (and third parties) implement, and the context a target runs in."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flickrhub_core.errors import InvalidRequest
+from flickrhub_core.errors import InvalidRequest, JobCancelled
 from flickrhub_core.jobs import Job
 
 if TYPE_CHECKING:
@@ -37,6 +38,19 @@ class TargetContext:
     log: structlog.stdlib.BoundLogger
     #: Report progress of long work (e.g. ``{"bytes_sent": n, "bytes_total": m}``).
     report_progress: Callable[[dict[str, Any]], Awaitable[None]]
+    #: Set when the job's owner asks to cancel it while it runs (see
+    #: :mod:`flickrhub_core.cancel`); long targets check :attr:`cancelled` between steps.
+    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the job's owner asked to cancel it: stop at the next safe point."""
+        return self.cancel_event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`~flickrhub_core.errors.JobCancelled` if :attr:`cancelled`."""
+        if self.cancel_event.is_set():
+            raise JobCancelled()
 
 
 class Target(ABC):

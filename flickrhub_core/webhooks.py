@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import stamina
 
-from flickrhub_core import __version__
+from flickrhub_core import __version__, metrics
 from flickrhub_core.crypto import Keyring
 from flickrhub_core.errors import ConfigError, InvalidRequest
 from flickrhub_core.hookspecs import hookimpl
@@ -166,7 +166,14 @@ def parse_callback_url(url: str) -> httpx.URL:
         raise CallbackRefused("callback_url is not a valid URL") from None
     if parsed.scheme not in ("http", "https"):
         raise CallbackRefused("callback_url must be an http:// or https:// URL")
-    if not parsed.host:
+    try:
+        # The name as the resolver will get it; an invalid IDNA name (a label over 63
+        # characters, "xn--" without punycode) raises UnicodeError there or here.
+        host = parsed.host
+        host.encode("idna")
+    except UnicodeError:
+        raise CallbackRefused("callback_url's host is not a valid host name") from None
+    if not host:
         raise CallbackRefused("callback_url must name a host")
     if parsed.userinfo:
         raise CallbackRefused("callback_url must not contain a user name or password")
@@ -412,6 +419,7 @@ class WebhookDispatcher:
         if len(self._tasks) >= MAX_PENDING:
             delivery.state = "failed"
             delivery.last_error = "not sent: too many webhook deliveries pending"
+            metrics.WEBHOOKS.labels("dropped").inc()
             self.log.warning("webhook_dropped", job_id=job.id, pending=len(self._tasks))
             self._spawn(self._record(delivery))
             return
@@ -445,9 +453,11 @@ class WebhookDispatcher:
         except asyncio.CancelledError:
             delivery.state = "failed"
             delivery.last_error = "not delivered: the worker stopped"
+            metrics.WEBHOOKS.labels("failed").inc()
             await self._record(delivery)
             raise
         if delivery.state == "failed":
+            metrics.WEBHOOKS.labels("failed").inc()
             self.log.warning(
                 "webhook_failed",
                 job_id=delivery.job_id,
@@ -492,6 +502,7 @@ class WebhookDispatcher:
                 delivery.state = "delivered"
                 delivery.last_error = None
                 delivery.delivered_at = _iso_ms(utcnow())
+                metrics.WEBHOOKS.labels("delivered").inc()
                 self.log.info(
                     "webhook_delivered",
                     job_id=delivery.job_id,
@@ -507,6 +518,7 @@ class WebhookDispatcher:
         last = delivery.attempts >= self.rt.settings.callback_retry_attempts
         if retryable and not last:
             await self._record(delivery)
+            metrics.WEBHOOKS.labels("retried").inc()
             self.log.info(
                 "webhook_retrying",
                 job_id=delivery.job_id,

@@ -1,4 +1,5 @@
-"""One ``api_request`` event per request, and the request id on every response."""
+"""One ``api_request`` event per request, its metrics (``flickrhub_api_requests_total``,
+``flickrhub_api_request_duration_seconds``), and the request id on every response."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from quart import Quart, Response, g, request
 
 from flickrhub_api.context import authenticated_owner, get_runtime
 from flickrhub_api.envelope import REQUEST_ID_HEADER, client_request_id, request_id
+from flickrhub_core import metrics
 
 #: Probes hit these every few seconds: logged at debug when they succeed.
 QUIET_PATHS = frozenset({"/healthz", "/health", "/readyz", "/metrics"})
@@ -21,13 +23,18 @@ async def _started() -> None:
 async def _finished(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id()
     started: float = g.get("started", time.perf_counter())
-    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    seconds = time.perf_counter() - started
+    duration_ms = round(seconds * 1000, 2)
+    # The rule's template (``/api/v1/jobs/<job_id>``), never the path: bounded labels.
+    route = request.url_rule.rule if request.url_rule is not None else None
+    metrics.observe_request(request.method, route, response.status_code, seconds)
     log = get_runtime().log
     emit = log.debug if request.path in QUIET_PATHS and response.status_code < 400 else log.info
     emit(
         "api_request",
         method=request.method,
         path=request.path,  # never the query string: the callback's carries the verifier
+        route=route,
         status=response.status_code,
         duration_ms=duration_ms,
         request_id=request_id(),

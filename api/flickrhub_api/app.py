@@ -7,10 +7,11 @@ from quart_schema import Info, QuartSchema
 
 from flickrhub_api import routes, ui
 from flickrhub_api.access_log import install_access_log
-from flickrhub_api.clients import API_KEY_HEADER, install_authentication
+from flickrhub_api.clients import install_authentication
 from flickrhub_api.context import bind_runtime
 from flickrhub_api.errors import install_error_handler
 from flickrhub_api.limits import install_rate_limit
+from flickrhub_api.openapi import FlickrHubOpenAPI
 from flickrhub_api.routes.photos import FORM_OVERHEAD, REPLACE_PATH, UPLOAD_PATH
 from flickrhub_api.security import install_security
 from flickrhub_api.streaming import FlowControlledConnection, request_class
@@ -42,8 +43,9 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
         # Only Swagger UI (/docs): its CDN assets are what /docs's CSP allows.
         redoc_ui_path=None,
         scalar_ui_path=None,
-        security_schemes={"apiKey": {"type": "apiKey", "in_": "header", "name": API_KEY_HEADER}},
-        security=[{"apiKey": []}],
+        # Security schemes, and the errors routes share, follow the settings:
+        # FlickrHubOpenAPI adds them when the document is asked for.
+        openapi_provider_class=FlickrHubOpenAPI,
         info=Info(
             title="FlickrHub",
             version=__version__,
@@ -55,6 +57,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Quart:
             {"name": "auth", "description": "Connect a Flickr account (OAuth 1.0a)"},
             {"name": "jobs", "description": "Enqueue Flickr calls and read their outcome"},
             {"name": "photos", "description": "Upload and replace photos (streamed)"},
+            {"name": "accounts", "description": "Connected Flickr accounts: list, read, revoke"},
+            {"name": "admin", "description": "Dead letters: list, replay, purge"},
             {"name": "health", "description": "Probes and metrics"},
         ],
     )

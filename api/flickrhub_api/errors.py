@@ -46,6 +46,9 @@ REJECTED_OAUTH_PROBLEMS = frozenset(
     {"token_rejected", "token_expired", "token_used", "token_revoked", "verifier_invalid"}
 )
 INTERNAL_MESSAGE = "internal error; quote the request_id when reporting it"
+UNAVAILABLE_MESSAGE = "a service FlickrHub depends on is not available; try again"
+#: Seconds a client is told to wait when a backend is away (a restart takes about that).
+BACKEND_RETRY_AFTER = 5
 #: The challenge of a 401: the API key may be sent as a bearer token.
 WWW_AUTHENTICATE = 'Bearer realm="flickrhub"'
 
@@ -100,8 +103,26 @@ def describe(exc: BaseException) -> ErrorReply:
 
 
 def report(exc: BaseException) -> ErrorReply:
-    """:func:`describe`, logging unexpected errors (with the traceback, server-side only)."""
+    """:func:`describe`, logging unexpected errors (with the traceback, server-side only).
+
+    A backend that is away (the runtime's ``unavailable_errors``: Redis or MongoDB
+    restarting, say) is not our fault: 503 with ``Retry-After``, logged as a warning.
+    """
     reply = describe(exc)
+    if reply.unexpected and isinstance(exc, get_runtime().unavailable_errors):
+        get_runtime().log.warning(
+            "api_backend_unavailable",
+            request_id=request_id(),
+            method=request.method,
+            path=request.path,
+            error_type=type(exc).__name__,
+        )
+        return ErrorReply(
+            503,
+            "ERR_UNAVAILABLE",
+            UNAVAILABLE_MESSAGE,
+            headers={"Retry-After": str(BACKEND_RETRY_AFTER)},
+        )
     if reply.unexpected:
         get_runtime().log.error(
             "api_unhandled_error",

@@ -10,15 +10,44 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 from quart_schema.pydantic import File
 
 from flickrhub_core.jobs import JobState
 
 T = TypeVar("T")
 Perms = Literal["read", "write", "delete"]
+
+#: What ``params`` documents; :func:`flickrhub_core.targets.flat_params` enforces it
+#: (one error detail per bad field, which pydantic's own messages would not give).
+FlickrParams = Annotated[
+    dict[str, Any] | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "maxProperties": 100,
+                    "propertyNames": {"maxLength": 100},
+                    "additionalProperties": {
+                        "anyOf": [
+                            {"type": "string", "maxLength": 10_000},
+                            {"type": "number"},
+                            {"type": "boolean"},
+                        ]
+                    },
+                },
+                {"type": "null"},
+            ],
+            "default": None,
+        }
+    ),
+]
+#: http:// or https://, any case, or blank (taken as absent): what the validator below
+#: and the form's check accept.
+HTTP_URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]?://|\s*$)"
 
 _MODELS: dict[str, type[ApiModel]] = {}
 
@@ -95,15 +124,22 @@ class RestRequest(ApiModel):
     method: str | None = Field(
         None, min_length=1, max_length=200, examples=["flickr.photos.search"]
     )
-    params: dict[str, Any] | None = Field(
-        None, description="Flickr's arguments: strings, numbers or booleans"
+    params: FlickrParams = Field(
+        None, description="Flickr's arguments: strings, numbers or booleans (at most 100)"
     )
     user_id: str = Field(min_length=1, max_length=200)
     target: str = Field("rest", min_length=1, max_length=40)
-    callback_url: str | None = Field(None, max_length=2048)
-    callback_secret: str | None = Field(None, max_length=1000)
-    meta: dict[str, Any] | None = None
-    cache: bool = Field(True, description="false skips the response cache")
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        description="Webhook called when the job finishes (public addresses only)",
+    )
+    callback_secret: str | None = Field(
+        None, max_length=1000, description="HMAC key of the webhook"
+    )
+    meta: dict[str, Any] | None = Field(None, description="Echoed in the webhook")
+    cache: StrictBool = Field(True, description="false skips the response cache")
 
     _blank = field_validator("callback_url", "callback_secret", mode="before")(_blank_to_none)
 
@@ -139,6 +175,12 @@ class CancelRequest(ApiModel):
 MAX_BATCH = 100
 #: A ``+`` in a query string arrives as a space: ``...T10:00:00 02:00`` means ``+02:00``.
 _SPACED_OFFSET = re.compile(r" (\d\d:?\d\d)$")
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+#: A time in a query string: ISO 8601, a date meaning its midnight (UTC unless offset).
+QueryTime = Annotated[
+    datetime | None,
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}),
+]
 
 
 class BatchCall(RestRequest):
@@ -171,10 +213,10 @@ class JobListQuery(ApiModel):
     target: str | None = Field(None, min_length=1, max_length=40)
     method: str | None = Field(None, min_length=1, max_length=200)
     batch_id: str | None = Field(None, min_length=1, max_length=200)
-    since: datetime | None = Field(
+    since: QueryTime = Field(
         None, description="Created at or after (ISO 8601; UTC unless it has an offset)"
     )
-    until: datetime | None = Field(None, description="Created before (ISO 8601)")
+    until: QueryTime = Field(None, description="Created before (ISO 8601)")
     limit: int = Field(50, ge=1, le=200, description="Jobs per page")
     cursor: str | None = Field(
         None, min_length=1, max_length=200, description="next_cursor of the previous page"
@@ -183,7 +225,12 @@ class JobListQuery(ApiModel):
     @field_validator("since", "until", mode="before")
     @classmethod
     def _plus_sign(cls, value: object) -> object:
-        return _SPACED_OFFSET.sub(r"+\1", value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        if _NUMBER.match(value):
+            # pydantic would read a number as Unix time: not what the field documents.
+            raise ValueError("must be an ISO 8601 date-time, such as 2024-05-01T12:00:00Z")
+        return _SPACED_OFFSET.sub(r"+\1", value)
 
     @field_validator("since", "until")
     @classmethod
@@ -191,13 +238,41 @@ class JobListQuery(ApiModel):
         return _utc(value)
 
 
-class UploadForm(BaseModel):
-    """``multipart/form-data`` of ``/upload`` (documentation only: it is streamed)."""
+#: A form field: at most this much UTF-8 (:data:`flickrhub_api.routes.photos.MAX_FIELD_BYTES`).
+_FIELD_NOTE = "at most 64 KiB of UTF-8 text"
 
-    user_id: str
-    photo: File
-    title: str | None = None
-    description: str | None = None
+
+class _PhotoForm(BaseModel):
+    """The fields both photo forms share. Documentation only: the form is streamed
+    (:mod:`flickrhub_api.routes.photos` reads it); a field not listed here is a 400."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    user_id: str = Field(min_length=1, description="A user_id from /auth/complete")
+    photo: File = Field(
+        description="The image (or video) file. Its type is Flickr's to judge: a file "
+        "Flickr does not recognise fails the job (ERR_FLICKR_API, code 5), not this request"
+    )
+    async_: Literal["0", "1"] | None = Field(
+        None, alias="async", description="1: Flickr processes the photo asynchronously"
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        description="Webhook called when the job finishes (public addresses only)",
+    )
+    callback_secret: str | None = Field(
+        None, max_length=1000, description="HMAC key of the webhook"
+    )
+    meta: str | None = Field(None, description="A JSON object, echoed in the webhook")
+
+
+class UploadForm(_PhotoForm):
+    """``multipart/form-data`` of ``/upload``: the photo and Flickr's upload arguments."""
+
+    title: str | None = Field(None, description=_FIELD_NOTE)
+    description: str | None = Field(None, description=_FIELD_NOTE)
     tags: str | None = Field(None, description="Space-separated; quote multi-word tags")
     is_public: Literal["0", "1"] | None = None
     is_friend: Literal["0", "1"] | None = None
@@ -205,58 +280,55 @@ class UploadForm(BaseModel):
     safety_level: Literal["1", "2", "3"] | None = None
     content_type: Literal["1", "2", "3"] | None = None
     hidden: Literal["1", "2"] | None = None
-    async_: Literal["0", "1"] | None = Field(None, alias="async")
-    callback_url: str | None = None
-    callback_secret: str | None = Field(None, description="HMAC key of the webhook")
-    meta: str | None = Field(None, description="A JSON object, echoed in the webhook")
 
 
-class ReplaceForm(BaseModel):
-    """``multipart/form-data`` of ``/replace`` (documentation only: it is streamed)."""
+class ReplaceForm(_PhotoForm):
+    """``multipart/form-data`` of ``/replace``: the photo to replace and the new file."""
 
-    user_id: str
-    photo_id: str
-    photo: File
-    async_: Literal["0", "1"] | None = Field(None, alias="async")
-    callback_url: str | None = None
-    callback_secret: str | None = Field(None, description="HMAC key of the webhook")
-    meta: str | None = Field(None, description="A JSON object, echoed in the webhook")
+    photo_id: str = Field(min_length=1, description="The Flickr photo to replace")
 
 
 # --- responses (documentation) -------------------------------------------------------
 
 
 class ErrorInfo(BaseModel):
-    code: str = Field(examples=["ERR_INVALID_REQUEST"])
-    message: str
-    details: Any = None
+    code: str = Field(
+        description="Stable machine code, e.g. ERR_INVALID_REQUEST, ERR_NOT_FOUND",
+        examples=["ERR_INVALID_REQUEST"],
+    )
+    message: str = Field(description="For humans; never a secret or a stack trace")
+    details: Any = Field(
+        None, description="Per-field problems (a list of {field, message}) or context"
+    )
 
 
 class Envelope(BaseModel, Generic[T]):
-    """Every JSON answer: ``data`` on success, ``error`` on failure."""
+    """A successful answer: ``data``, and ``error`` null."""
 
-    request_id: str
-    data: T | None = None
-    error: ErrorInfo | None = None
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it in reports")
+    data: T
+    error: None = None
 
 
 class ErrorEnvelope(BaseModel):
-    request_id: str
+    """A refused or failed request: ``error``, and ``data`` null."""
+
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it in reports")
     data: None = None
     error: ErrorInfo
 
 
 class AuthStartData(BaseModel):
-    authorize_url: str
+    authorize_url: str = Field(description="Send the user here to approve")
     oauth_token: str
-    state: str
+    state: str = Field(description="Pass back to /auth/complete; the callback carries it")
     mode: Literal["oob", "callback"]
     perms: Perms
-    expires_in: int
+    expires_in: int = Field(description="Seconds the authorisation waits for the user")
 
 
 class AuthUserData(BaseModel):
-    user_id: str
+    user_id: str = Field(description="Names this Flickr account in every later call")
     user_nsid: str
     username: str
     fullname: str
@@ -271,13 +343,15 @@ class EnqueueData(BaseModel):
     job_id: str
     state: str
     queue: str
-    status_url: str
-    idempotent_replay: bool = False
+    status_url: str = Field(description="GET it (with ?wait=) for the outcome")
+    idempotent_replay: bool = Field(
+        False, description="True when an earlier request with the same Idempotency-Key made it"
+    )
 
 
 class JobView(BaseModel):
-    """A job as its owner sees it; ``id``, ``returnvalue``, ``failedReason`` and
-    ``queue`` are the earlier system's fields."""
+    """A job as its owner sees it; ``id``, ``returnvalue``, ``failedReason``,
+    ``attempts_made`` and ``queue`` are the earlier system's fields."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -287,15 +361,27 @@ class JobView(BaseModel):
     target: str
     method: str | None
     queue: str
-    state: str
+    state: JobState
     attempts: int
+    attempts_made: int
     max_attempts: int
-    result: Any = None
-    error: dict[str, Any] | None = None
+    result: Any = Field(None, description="Flickr's answer (JSON) once completed")
+    error: dict[str, Any] | None = Field(
+        None, description="code, message, retryable (and flickr_code, http_status) once failed"
+    )
     returnvalue: Any = None
     failedReason: str | None = None  # the earlier system's name
+    from_cache: bool = False
+    dead_lettered: bool = False
     created_at: str
+    started_at: str | None = None
     finished_at: str | None = None
+    duration_ms: float | None = None
+    trace_id: str | None = Field(None, description="The request_id of the request that made it")
+    meta: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = Field(
+        None, description="bytes_sent, bytes_total of an upload"
+    )
     batch_id: str | None = None
     callback_url: str | None = None
     webhook: dict[str, Any] | None = Field(
@@ -326,17 +412,27 @@ class BatchStatus(BaseModel):
 
 
 class Health(BaseModel):
+    """The process answers (a bare object, not an envelope: what probes expect)."""
+
     status: Literal["ok"] = "ok"
 
 
 class Check(BaseModel):
     ok: bool
-    error: str | None = None
+    error: str | None = Field(default=None, description="timeout, or the error's class name")
 
 
 class ReadyData(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, Check]
+
+
+class NotReadyEnvelope(BaseModel):
+    """A dependency does not answer: the checks in ``data``, which failed in ``error``."""
+
+    request_id: str
+    data: ReadyData
+    error: ErrorInfo
 
 
 class AccountView(BaseModel):

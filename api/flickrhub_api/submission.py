@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from quart import Response, request
 
@@ -15,14 +16,43 @@ from flickrhub_api.context import current_owner
 from flickrhub_api.envelope import envelope, request_id
 from flickrhub_api.limits import ensure_capacity
 from flickrhub_api.models import EnqueueData
+from flickrhub_api.openapi import header_parameter, link
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.webhooks import encrypt_secret
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(_KEY_PATTERN)
+
+#: The OpenAPI description of the header every enqueue route reads.
+document_idempotency_key = header_parameter(
+    IDEMPOTENCY_HEADER,
+    {"type": "string", "pattern": _KEY_PATTERN},
+    description="Makes a retry safe: the same key returns the first request's job "
+    "(1-255 printable ASCII characters, no spaces)",
+)
+
+
+def document_job_links(func: F) -> F:
+    """The links of a 202 that made a job: read it, cancel it."""
+    job_id = {"job_id": "$response.body#/data/job_id"}
+    func = link(202, "GetJob", "get_job", job_id, description="The job's state and result")(func)
+    return link(202, "CancelJob", "cancel_job", job_id, description="Cancel it while queued")(func)
+
+
+#: What the statuses of an enqueue route mean.
+ENQUEUE_NOTES = {
+    404: "No such user_id for this caller (ERR_TOKEN_NOT_FOUND): unknown, revoked, or "
+    "another API client's",
+    409: "This Idempotency-Key was used for a different request (ERR_CONFLICT)",
+    503: "This client's pending jobs are at FLICKRHUB_MAX_PENDING_JOBS (ERR_QUEUE_FULL, "
+    "with Retry-After), or the queue or a store cannot be reached (ERR_UNAVAILABLE)",
+}
 JOBS_PATH = "/api/v1/flickr/jobs"
 
 #: One lock per (owner, key) while a request with that key is being handled, so two

@@ -11,7 +11,9 @@ It also documents the model for OpenAPI, exactly as ``validate_request`` does.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import math
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -26,8 +28,37 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 
+#: Arrays and objects nested deeper than this are refused: nothing FlickrHub takes
+#: needs more, and deeper input only costs stack (the parser's, pydantic's, the store's).
+MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _unsafe(value: Any) -> str | None:
+    """Why ``value`` (parsed JSON) is refused, or None. Iterative: depth is bounded here."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            children: Iterable[Any] = item
+            if isinstance(item, dict):
+                for key in item:
+                    if _SURROGATE.search(key):
+                        return "strings must be valid Unicode (a lone surrogate escape)"
+                children = item.values()
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "strings must be valid Unicode (a lone surrogate escape)"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "numbers must be finite"
+    return None
 
 
 def _is_json(mimetype: str) -> bool:
@@ -45,10 +76,18 @@ async def read_json_object() -> dict[str, Any]:
         )
     try:
         value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        # Deeper than the parser's stack: refused like anything past MAX_DEPTH.
+        value = None
+        problem: str | None = f"nested deeper than {MAX_DEPTH} levels"
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest(
             "Invalid request", details=[{"field": "body", "message": "malformed JSON"}]
         ) from None
+    else:
+        problem = _unsafe(value)
+    if problem is not None:
+        raise InvalidRequest("Invalid request", details=[{"field": "body", "message": problem}])
     if not isinstance(value, dict):
         raise InvalidRequest(
             "Invalid request",

@@ -3,8 +3,9 @@ record lives in the job store, so a message can be redelivered safely."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 
@@ -24,6 +25,16 @@ class Delivery(Protocol):
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+
+
+def message_job_id(body: bytes) -> str | None:
+    """The job a message names (``{"job_id", "target"}``), or None if it is unreadable."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    job_id = message.get("job_id") if isinstance(message, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 class Consumer(Protocol):
@@ -66,3 +77,13 @@ class Broker(ABC):
     @abstractmethod
     async def peek_dead(self, limit: int = 100) -> list[tuple[bytes, str]]:
         """Bodies and reasons in the dead-letter queue, oldest first, left in place."""
+
+    async def take_dead(self, job_ids: Collection[str]) -> int:
+        """Remove the dead letters naming one of ``job_ids`` (replayed or purged jobs)
+        and return how many went; the others stay, in their order.
+
+        Best effort: the job store, not this queue, says what is dead. A broker that
+        cannot select messages keeps them all (this default), which is harmless:
+        nothing consumes ``flickr_dlq``.
+        """
+        return 0

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from flickrhub_core.broker.base import Broker, Consumer, Handler
+from flickrhub_core.broker.base import Broker, Consumer, Handler, message_job_id
 from flickrhub_core.jobs import DLQ
 
 
@@ -117,3 +118,12 @@ class MemoryBroker(Broker):
 
     async def peek_dead(self, limit: int = 100) -> list[tuple[bytes, str]]:
         return [(m.body, m.reason) for m in list(self._queue(DLQ).messages)[:limit]]
+
+    async def take_dead(self, job_ids: Collection[str]) -> int:
+        wanted = set(job_ids)
+        queue = self._queue(DLQ)
+        kept = [m for m in queue.messages if message_job_id(m.body) not in wanted]
+        removed = len(queue.messages) - len(kept)
+        queue.messages.clear()
+        queue.messages.extend(kept)
+        return removed

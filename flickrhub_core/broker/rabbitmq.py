@@ -7,8 +7,12 @@
   ``FLICKRHUB_QUEUE_TYPE`` says), and dead-letter into the direct exchange
   ``flickr_dlx`` → ``flickr_dlq``. They are declared on first use and remembered.
 * Publishing waits for the publisher confirm of a persistent, mandatory message; a
-  nack, a return (unroutable) or no answer within :data:`PUBLISH_TIMEOUT` raises
-  :class:`ServiceUnavailable`.
+  nack, a return (unroutable) or no answer within ``publish_timeout`` seconds
+  (``FLICKRHUB_PUBLISH_TIMEOUT``) raises :class:`ServiceUnavailable`. While the
+  connection is down (a broker restart), a publish waits at most
+  :data:`RECONNECT_WAIT` for it to come back, then raises: an API client hears 503
+  at once instead of waiting past its own timeout (and retrying a request that
+  might still go through).
 * Each consumer has its own channel with ``prefetch_count`` = the worker's
   concurrency; each message runs in its own task (ours, not aio-pika's, so a lost
   channel does not cancel a running job). A message redelivered after a reconnect
@@ -27,6 +31,16 @@ with RabbitMQ's ``x-death`` header, which :meth:`peek_dead` reads as their reaso
 towards a quorum queue's delivery limit (20 by default since RabbitMQ 4.0) and drop
 dead letters.
 
+Taking dead letters out. AMQP cannot delete one message by id, so
+:meth:`RabbitBroker.take_dead` (called when jobs are replayed or purged) gets the
+queue's messages one by one on a channel of its own, acks those naming the jobs and
+holds the others unacked until it stops (all wanted ids found, the queue's length at
+the start read, or :data:`DEAD_SCAN_LIMIT` messages), then requeues them: RabbitMQ puts
+them back in their places. If anything fails midway, closing the channel requeues
+what it held; only the acked messages are gone. A message another reader holds at
+that moment (a concurrent peek) is missed and stays: the job store, not this queue,
+says what is dead.
+
 Delays. :meth:`RabbitBroker.publish_delayed` parks the message in a classic queue
 ``flickr_delay_<ms>.<queue>`` whose message TTL is the delay rounded *up* to one of
 eight steps per power of two (at most 12.5 % late, never early); on expiry RabbitMQ
@@ -44,7 +58,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Collection
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -67,7 +81,7 @@ from aio_pika.exceptions import (
 )
 
 from flickrhub_core import logs
-from flickrhub_core.broker.base import Broker, Consumer, Handler
+from flickrhub_core.broker.base import Broker, Consumer, Handler, message_job_id
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
 from flickrhub_core.jobs import DLQ
 
@@ -75,8 +89,13 @@ DLX = "flickr_dlx"
 DELAY_PREFIX = "flickr_delay_"
 REASON_HEADER = "x-flickrhub-reason"
 QUEUE_HEADER = "x-flickrhub-queue"
-#: Seconds to wait for a publisher confirm before giving up on a message.
+#: Seconds one broker operation (a declaration, a cancel, a get) may take.
 PUBLISH_TIMEOUT = 10.0
+#: Seconds a publish may take in all, by default (``FLICKRHUB_PUBLISH_TIMEOUT``): under
+#: the common HTTP client timeouts, so an enqueue is refused before its client gives up.
+DEFAULT_PUBLISH_TIMEOUT = 5.0
+#: Seconds a publish waits for a lost connection to come back before it gives up.
+RECONNECT_WAIT = 1.0
 #: Seconds to wait for the TCP + AMQP handshake at start.
 CONNECT_TIMEOUT = 10.0
 #: An unused delay queue vanishes this long after its TTL (its last declaration).
@@ -86,17 +105,21 @@ DELAY_QUEUE_EXPIRES_MS = 15 * 60_000
 DELAY_REDECLARE_SECONDS = 60.0
 #: Quorum queues exist since RabbitMQ 3.8.
 QUORUM_SINCE = (3, 8)
+#: :meth:`RabbitBroker.take_dead` reads at most this many dead letters per call.
+DEAD_SCAN_LIMIT = 10_000
+#: Seconds :meth:`RabbitBroker.take_dead` may take in all.
+DEAD_SCAN_TIMEOUT = 120.0
 
 #: What a lost channel or connection raises.
 _SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, RuntimeError)
 
 
 @contextlib.asynccontextmanager
-async def _unavailable(what: str) -> AsyncIterator[None]:
-    """Bounds a broker operation to :data:`PUBLISH_TIMEOUT`; a lost connection, a closed
+async def _unavailable(what: str, limit: float = PUBLISH_TIMEOUT) -> AsyncIterator[None]:
+    """Bounds a broker operation to ``limit`` seconds; a lost connection, a closed
     channel or a slow broker becomes a 503 in one line."""
     try:
-        async with asyncio.timeout(PUBLISH_TIMEOUT):
+        async with asyncio.timeout(limit):
             yield
     except (*_SETTLE_ERRORS, TimeoutError) as exc:
         raise ServiceUnavailable(f"RabbitMQ could not {what}: {type(exc).__name__}") from None
@@ -222,12 +245,22 @@ class RabbitBroker(Broker):
     shared = True
     supports_delay = True
 
-    def __init__(self, url: str, *, queue_type: str = "auto", queue_prefix: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue_type: str = "auto",
+        queue_prefix: str = "",
+        publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+    ) -> None:
         if not url.startswith(("amqp://", "amqps://")):
             raise ConfigError("RABBIT_URL must be an amqp:// or amqps:// URL")
         if queue_type not in ("auto", "quorum", "classic"):
             raise ConfigError("FLICKRHUB_QUEUE_TYPE must be auto, quorum or classic")
+        if publish_timeout <= 0:
+            raise ConfigError("FLICKRHUB_PUBLISH_TIMEOUT must be more than 0 seconds")
         self._url = url
+        self.publish_timeout = publish_timeout
         self.queue_type = queue_type
         self.queue_prefix = queue_prefix
         #: The type queues are declared with; fixed by :meth:`connect`.
@@ -399,6 +432,7 @@ class RabbitBroker(Broker):
 
     async def publish(self, queue: str, body: bytes) -> None:
         name = self._name(queue)
+        await self._await_connection()
         await self._ensure_queue(name)
         await self._publish_raw(name, body)
 
@@ -408,9 +442,22 @@ class RabbitBroker(Broker):
         if delay <= 0:
             await self.publish(queue, body)
             return
+        await self._await_connection()
         await self._ensure_queue(self._name(queue))
         name = await self._ensure_delay_queue(delay_bucket_ms(delay), queue)
         await self._publish_raw(name, body)
+
+    async def _await_connection(self) -> None:
+        """While the connection is down, wait :data:`RECONNECT_WAIT` for it (a blip
+        passes unnoticed), then raise: nothing has been sent, so a caller may retry."""
+        connection = self._require()
+        if connection.connected.is_set():
+            return
+        try:
+            async with asyncio.timeout(min(RECONNECT_WAIT, self.publish_timeout)):
+                await connection.connected.wait()
+        except TimeoutError:
+            raise ServiceUnavailable("RabbitMQ is not connected (reconnecting)") from None
 
     async def _publish_raw(
         self, name: str, body: bytes, headers: dict[str, Any] | None = None
@@ -425,11 +472,17 @@ class RabbitBroker(Broker):
         )
         publisher = self._publisher
         try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT):
+            async with asyncio.timeout(self.publish_timeout):
                 if publisher.is_closed:
-                    # Reconnecting: wait for the channel rather than fail at once. Nothing
-                    # has been sent yet, so this cannot duplicate a message.
-                    await publisher.ready()
+                    # Reconnecting: wait a moment for the channel rather than fail at once.
+                    # Nothing has been sent yet, so this cannot duplicate a message.
+                    try:
+                        async with asyncio.timeout(RECONNECT_WAIT):
+                            await publisher.ready()
+                    except TimeoutError:
+                        raise ServiceUnavailable(
+                            "RabbitMQ is not connected (reconnecting)"
+                        ) from None
                 await publisher.default_exchange.publish(message, routing_key=name, mandatory=True)
         except PublishError:
             # Unroutable: the queue vanished behind our back. Declare it again next time.
@@ -535,6 +588,41 @@ class RabbitBroker(Broker):
                 return [(m.body, _dead_reason(m)) for m in messages]
             finally:
                 # Closing the channel requeues them too, should the nack not get out.
+                with contextlib.suppress(*_SETTLE_ERRORS, TimeoutError):
+                    await channel.close()
+
+    async def take_dead(self, job_ids: Collection[str]) -> int:
+        """Remove the dead letters naming ``job_ids`` (see the module docstring)."""
+        wanted = set(job_ids)
+        if not wanted:
+            return 0
+        await self._ensure_dead_letter()
+        async with _unavailable("take messages from the dead-letter queue", DEAD_SCAN_TIMEOUT):
+            channel = await self._require().channel(publisher_confirms=False)
+            try:
+                dlq = await channel.declare_queue(self._name(DLQ), passive=True, robust=False)
+                waiting = int(dlq.declaration_result.message_count or 0)
+                found: set[str] = set()
+                held: list[AbstractIncomingMessage] = []
+                removed = 0
+                for _ in range(min(waiting, DEAD_SCAN_LIMIT)):
+                    message = await dlq.get(no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT)
+                    if message is None:
+                        break
+                    job_id = message_job_id(message.body)
+                    if job_id is not None and job_id in wanted:
+                        await message.ack()
+                        removed += 1
+                        found.add(job_id)
+                        if found == wanted:
+                            break
+                    else:
+                        held.append(message)
+                if held:
+                    await held[-1].nack(multiple=True, requeue=True)
+                return removed
+            finally:
+                # Closing the channel requeues what it still holds, should the nack fail.
                 with contextlib.suppress(*_SETTLE_ERRORS, TimeoutError):
                     await channel.close()
 

@@ -98,18 +98,35 @@ def api(host: str | None, port: int | None) -> None:
     default=None,
     help="Jobs run at once per queue [WORKER_CONCURRENCY].",
 )
-def worker(targets: tuple[str, ...], concurrency: int | None) -> None:
-    """Run a worker host alone (needs RABBIT_URL and REDIS_URL)."""
+@click.option(
+    "--metrics-port",
+    type=PORT,
+    default=None,
+    help="Serve Prometheus /metrics (and /healthz) on FLICKRHUB_HOST at this port; "
+    "0: off [FLICKRHUB_WORKER_METRICS_PORT].",
+)
+def worker(targets: tuple[str, ...], concurrency: int | None, metrics_port: int | None) -> None:
+    """Run a worker host alone (needs RABBIT_URL and REDIS_URL).
+
+    SIGTERM or Ctrl-C drains it: it stops taking jobs and lets running ones finish
+    for FLICKRHUB_DRAIN_SECONDS; the rest go back to their queue.
+    """
     settings = settings_of()
     setup_logging(settings)
 
-    def ready(_urls: serve.Urls) -> None:
+    def ready(urls: serve.Urls) -> None:
         names = ", ".join(targets) if targets else "all targets"
-        click.echo(f"FlickrHub worker consuming {names}. Press Ctrl-C to stop.")
+        metrics = f" Metrics on {urls.metrics}." if urls.metrics else ""
+        click.echo(f"FlickrHub worker consuming {names}.{metrics} Press Ctrl-C to stop.")
 
     _serve(
         lambda stop: serve.run_worker(
-            settings, list(targets) or None, concurrency, ready=ready, stop=stop
+            settings,
+            list(targets) or None,
+            concurrency,
+            metrics_port=metrics_port,
+            ready=ready,
+            stop=stop,
         )
     )
 
@@ -131,6 +148,14 @@ def worker(targets: tuple[str, ...], concurrency: int | None) -> None:
     show_default=True,
     help="Requests allowed per consumer key per hour (0: no limit).",
 )
+@click.option(
+    "--rate-limit-window",
+    type=click.FloatRange(0, 86_400, min_open=True),
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="The rolling window --rate-limit-per-hour counts over (shorter: 429s that end soon).",
+)
 @click.option("--latency-ms", type=click.IntRange(0, 600_000), default=0, show_default=True)
 @click.option("--error-rate-5xx", type=RATE, default=0.0, show_default=True)
 @click.option(
@@ -142,6 +167,7 @@ def sandbox(
     host: str,
     port: int,
     rate_limit_per_hour: int,
+    rate_limit_window: float,
     latency_ms: int,
     error_rate_5xx: float,
     error_rate_105: float,
@@ -165,6 +191,7 @@ def sandbox(
     config = SandboxConfig(
         consumers={key: secret},
         rate_limit_per_hour=rate_limit_per_hour,
+        rate_limit_window_s=rate_limit_window,
         latency_ms=latency_ms,
         error_rate_5xx=error_rate_5xx,
         error_rate_105=error_rate_105,

@@ -317,7 +317,7 @@ class FlickrClient:
         try:
             self._on_call(record)
         except Exception:  # metrics must never fail a Flickr call
-            log.exception("on_call hook failed")
+            log.exception("flickr_on_call_failed")
 
 
 def _parse_rest(raw: bytes, method: str, creds: Credentials) -> dict[str, Any]:

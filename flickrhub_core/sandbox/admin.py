@@ -6,7 +6,13 @@
   invalid input. Answers like ``GET``.
 * ``DELETE /sandbox/faults``   drop all rules, restore the start-up settings.
 * ``POST /sandbox/reset``      library back to the seed; rate-limit windows, nonces and
-  faults back to start-up; tokens and users stay.
+  faults back to start-up, call counts cleared; tokens and users stay.
+* ``GET /sandbox/calls``       how many calls arrived, per name (:mod:`.calls`):
+  ``{"total": 12, "methods": {"flickr.test.echo": 10, "upload": 2}}``. With
+  ``?method=NAME``: ``{"method": NAME, "count": 10}``; adding ``&param=P`` also counts
+  each value of parameter ``P`` in that name's recent calls: ``"param": P,
+  "values": {"a": 1, "b": 2}``.
+* ``DELETE /sandbox/calls``    clear the call counts.
 * ``POST /sandbox/tokens/revoke`` ``{"oauth_token": "..."}`` revokes an access token
   (its next REST call fails with code 98); 404 if unknown.
 
@@ -50,6 +56,17 @@ async def delete_faults() -> Response:
     state = get_state()
     state.faults.reset()
     return _json(state.faults.describe())
+
+
+async def get_calls() -> Response:
+    method = request.args.get("method")
+    param = request.args.get("param") if method is not None else None
+    return _json(get_state().calls.describe(method, param))
+
+
+async def delete_calls() -> Response:
+    get_state().calls.clear()
+    return _json({"cleared": True})
 
 
 async def post_reset() -> Response:

@@ -73,6 +73,8 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> Quart:
         app.add_url_rule(
             "/sandbox/faults", "delete_faults", admin.delete_faults, methods=["DELETE"]
         )
+        app.add_url_rule("/sandbox/calls", "get_calls", admin.get_calls, methods=["GET"])
+        app.add_url_rule("/sandbox/calls", "delete_calls", admin.delete_calls, methods=["DELETE"])
         app.add_url_rule("/sandbox/reset", "reset", admin.post_reset, methods=["POST"])
         app.add_url_rule("/sandbox/tokens/revoke", "revoke", admin.post_revoke, methods=["POST"])
     return app

@@ -39,7 +39,8 @@ class SandboxConfig(FaultSettings):
 
     ``consumers`` maps API key to secret; the default is one random demo pair (read it
     back from the config to sign requests). ``rate_limit_per_hour`` counts requests per
-    consumer key over a rolling hour, ``0`` switches the limit off. ``seed`` makes fault
+    consumer key over a rolling hour (``rate_limit_window_s`` seconds: shorter for tests
+    that want Flickr's 429 and its end quickly), ``0`` switches the limit off. ``seed`` makes fault
     injection and generated ids reproducible. ``state_path`` keeps users and access
     tokens in a JSON file across restarts (see :mod:`.persistence`); None keeps them
     in memory only.
@@ -47,6 +48,7 @@ class SandboxConfig(FaultSettings):
 
     consumers: dict[str, str] = Field(default_factory=_demo_consumers, min_length=1)
     rate_limit_per_hour: int = Field(default=3600, ge=0)
+    rate_limit_window_s: float = Field(default=3600.0, gt=0, le=86_400)
     seed: int | None = None
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     async_ticket_delay_s: float = Field(default=1.0, ge=0.0)

@@ -1,10 +1,10 @@
 """The REST endpoint (``/services/rest`` and ``/services/rest/``, GET or POST).
 
 Pipeline: read parameters (query, OAuth header, form-urlencoded or multipart body) →
-pick the response format → injected faults → per-key rate limit → authenticate
-(:mod:`auth`) → finish due async tickets → dispatch (:mod:`methods`) → render
-(:mod:`responses`). ``stat: fail`` answers use the format the call asked for; OAuth
-problems are always ``text/plain``.
+count the call (:mod:`calls`) → pick the response format → injected faults → per-key
+rate limit → authenticate (:mod:`auth`) → finish due async tickets → dispatch
+(:mod:`methods`) → render (:mod:`responses`). ``stat: fail`` answers use the format the
+call asked for; OAuth problems are always ``text/plain``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ async def rest_endpoint() -> Response:
     except OAuthProblem as problem:
         return oauth_problem(problem)
     merged = params.merged()
+    name = merged.get("method", "")
+    state.calls.record(name, merged)
     try:
         fmt = RestFormat.from_params(merged)
     except ApiFailure as failure:
         return rest_fail(failure, RestFormat())
-    name = merged.get("method", "")
     fault = await injected_fault(state, name, lambda: rest_fail(service_unavailable(), fmt))
     if fault is not None:
         return fault

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from quart import current_app
 
+from .calls import CallLog
 from .config import SandboxConfig
 from .faults import FaultInjector
 from .library import Library
@@ -29,8 +30,9 @@ class SandboxState:
         self.library = Library(config.seed, config.generated_photos)
         self.tokens = TokenStore(config.request_token_ttl_s)
         self.nonces = NonceCache(config.timestamp_skew_s)
-        self.limiter = RollingHourLimiter(config.rate_limit_per_hour)
+        self.limiter = RollingHourLimiter(config.rate_limit_per_hour, config.rate_limit_window_s)
         self.faults = FaultInjector(config.fault_settings(), config.seed)
+        self.calls = CallLog()
         if config.state_path is not None:
             load_state(config.state_path, self.library, self.tokens)
 
@@ -40,7 +42,8 @@ class SandboxState:
             save_state(self.config.state_path, self.library, self.tokens)
 
     def reset(self) -> None:
-        """Library back to the seed; rate-limit windows, nonces and faults back to start-up.
+        """Library back to the seed; rate-limit windows, nonces and faults back to start-up;
+        the call counts cleared.
 
         Consumers, made-up users and issued tokens survive, so clients stay logged in.
         """
@@ -48,6 +51,7 @@ class SandboxState:
         self.limiter.reset()
         self.nonces.clear()
         self.faults.reset()
+        self.calls.clear()
 
 
 def get_state() -> SandboxState:

@@ -55,8 +55,10 @@ async def replace_endpoint() -> Response:
 
 async def _handle(*, replace: bool) -> Response:
     state = get_state()
-    decision = state.faults.decide("replace" if replace else "upload")
+    name = "replace" if replace else "upload"
+    decision = state.faults.decide(name)
     if decision.action == "drop":
+        state.calls.record(name, {})
         return drop_response()  # before reading: the client sees its upload cut off
     try:
         body = await read_body(request.body, request.headers.get("Content-Type"), request.method)
@@ -65,6 +67,7 @@ async def _handle(*, replace: bool) -> Response:
         return bad_request(error)
     except OAuthProblem as problem:
         return oauth_problem(problem)
+    state.calls.record(name, params.merged())
     await apply_latency(decision)
     if decision.action == "5xx":
         return server_error(decision.status)

@@ -53,19 +53,22 @@ class WorkerHost:
         self.rt.log.info("worker_started", targets=self.target_names, concurrency=self.concurrency)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop taking messages, let running jobs finish for ``grace`` seconds, then
-        interrupt the rest (their messages go back to the queue). Webhooks still
-        being sent get what is left of ``grace``, then are given up."""
+        """Drain: stop taking messages, let running jobs finish for ``grace`` seconds
+        (default ``FLICKRHUB_DRAIN_SECONDS``), then interrupt the rest (their messages
+        go back to the queue). Webhooks still being sent get what is left of
+        ``grace``, then are given up."""
         started = time.monotonic()
         for consumer in self._consumers:
             await consumer.cancel()
         self._consumers.clear()
-        grace = self.rt.settings.shutdown_grace if grace is None else grace
+        grace = self.rt.settings.drain_seconds if grace is None else grace
+        self.rt.log.info("worker_draining", in_flight=len(self._in_flight), grace_seconds=grace)
         if self._in_flight:
             _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
+                self.rt.log.warning("worker_drain_timeout", interrupted=len(pending))
                 await asyncio.wait(pending)
         if self.webhooks is not None:
             await self.webhooks.detach(max(0.0, grace - (time.monotonic() - started)))

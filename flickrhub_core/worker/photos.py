@@ -1,14 +1,21 @@
 """Photo jobs: upload bytes streamed from the blob store to Flickr (never held
 whole in memory, progress reported as they go) and async tickets followed to
-their photo id."""
+their photo id.
+
+Cancelling (``ctx.cancelled``): a photo not sent yet is not sent; one being sent is
+sent to its end (the worker never tears an upload); once Flickr has it, a ticket
+is no longer followed and the job completes with Flickr's answer to the upload
+(its ``ticketid``, without ``photoid``), since the photo exists either way.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from flickrhub_core.errors import JobError
+from flickrhub_core.errors import JobCancelled, JobError
 from flickrhub_core.stores import BlobStore
 from flickrhub_core.targets import TargetContext
 
@@ -48,6 +55,7 @@ class BlobPhoto:
 
 async def photo_of(ctx: TargetContext) -> BlobPhoto:
     """The job's stored photo; a job whose bytes are gone cannot be run."""
+    ctx.raise_if_cancelled()
     blob_id = ctx.job.blob_id
     info = await ctx.blobs.stat(blob_id) if blob_id else None
     if blob_id is None or info is None:
@@ -73,8 +81,12 @@ async def follow_ticket(ctx: TargetContext, response: dict[str, Any]) -> dict[st
     deadline = loop.time() + TICKET_TIMEOUT
     while True:
         # The photo is already uploaded: no error from here may lead to sending it again.
+        if ctx.cancelled:
+            return _not_followed(ctx, response, ticket_id)
         try:
             answer = await ctx.flickr.check_tickets([ticket_id])
+        except JobCancelled:
+            return _not_followed(ctx, response, ticket_id)
         except JobError as exc:
             if not exc.retryable:
                 raise JobError(
@@ -97,5 +109,12 @@ async def follow_ticket(ctx: TargetContext, response: dict[str, Any]) -> dict[st
                 f"upload ticket {ticket_id} was still processing after {TICKET_TIMEOUT:.0f} s",
                 code="ERR_TICKET_TIMEOUT",
             )
-        await asyncio.sleep(delay)
+        # Wakes at once if the job is cancelled meanwhile.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.cancel_event.wait(), delay)
         delay = min(delay * 2, 10.0)
+
+
+def _not_followed(ctx: TargetContext, response: dict[str, Any], ticket_id: str) -> dict[str, Any]:
+    ctx.log.info("ticket_not_followed", ticket_id=ticket_id, reason="cancelled")
+    return response

@@ -3,6 +3,19 @@
 The outcome is stored (and archived through ``job_event``) before the caller
 acknowledges the message, so a crash at any point loses nothing: the message
 comes back and the stored state says what is left to do.
+
+An outcome is known only in this process until it is stored, so the writes that
+record one (a finished job, a retry about to be scheduled, a write's cache
+invalidation) ride out a job store that is briefly away (a Redis restart): they are
+retried with backoff for up to :data:`OUTCOME_STORE_TIMEOUT` seconds before the
+message is given back. Otherwise an upload that reached Flickr would come back
+``running`` and end "outcome unknown". Progress reports, the read cache and the
+deletion of a finished job's photo bytes are best effort: their failure never
+fails or repeats a job.
+
+A cancel request of the job's owner is honoured before each attempt and, for
+attempts that take long, during one (:mod:`flickrhub_core.cancel`): the job ends
+``cancelled`` and is never retried.
 """
 
 from __future__ import annotations
@@ -17,8 +30,16 @@ from typing import Any
 
 import stamina
 
-from flickrhub_core import metrics
-from flickrhub_core.errors import ConfigError, FlickrError, JobError, OutcomeUnknown
+from flickrhub_core import logs, metrics
+from flickrhub_core.cancel import CancelWatch, cancel_requested
+from flickrhub_core.errors import (
+    ConfigError,
+    FlickrError,
+    FlickrHubError,
+    JobCancelled,
+    JobError,
+    OutcomeUnknown,
+)
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
@@ -30,6 +51,10 @@ stamina.instrumentation.set_on_retry_hooks([])
 
 #: Progress reports are saved at most this often per job.
 PROGRESS_INTERVAL = 0.5
+#: Seconds the writes recording an outcome are retried while the job store is away.
+OUTCOME_STORE_TIMEOUT = 30.0
+#: First and longest pause (seconds) between two of those tries.
+OUTCOME_STORE_WAIT = (0.1, 2.0)
 
 
 class Outcome(StrEnum):
@@ -38,6 +63,7 @@ class Outcome(StrEnum):
     DEAD = "dead"  # failed after exhausting retries: the message goes to the DLQ
     SKIPPED = "skipped"  # already finished (redelivery) or gone
     RETRY_SCHEDULED = "retry_scheduled"  # a delayed message will bring the job back
+    CANCELLED = "cancelled"  # its owner cancelled it while it ran (or between attempts)
 
 
 class JobRunner:
@@ -46,6 +72,16 @@ class JobRunner:
         self.log = runtime.log
 
     async def run(self, job: Job) -> Outcome:
+        """Run ``job``; every line logged meanwhile carries its ids (:func:`logs.bound_job`)."""
+        in_flight = metrics.JOBS_IN_FLIGHT.labels(job.target)
+        in_flight.inc()
+        try:
+            with logs.bound_job(job):
+                return await self._run(job)
+        finally:
+            in_flight.dec()
+
+    async def _run(self, job: Job) -> Outcome:
         if job.state.finished:
             return Outcome.SKIPPED
         target = self.rt.targets.get(job.target)
@@ -60,6 +96,8 @@ class JobRunner:
                     "again because Flickr may already have it"
                 ),
             )
+        if job.cancel_requested:  # the store's ``get`` carries the request
+            return await self._cancelled(job)
         if job.attempts >= job.max_attempts:
             return await self._fail(job, JobError("no attempts left"), dead=True)
         try:
@@ -76,7 +114,10 @@ class JobRunner:
         credentials = Credentials(
             token.consumer_key, token.consumer_secret, token.token, token.token_secret
         )
-        session = UserFlickr(self.rt.require_flickr(), credentials, self.rt.limiter)
+        watch = CancelWatch(self.rt.jobs, job.id, hard=target.is_idempotent(job))
+        session = UserFlickr(
+            self.rt.require_flickr(), credentials, self.rt.limiter, cancel=watch.event
+        )
 
         ttl = (
             None
@@ -95,7 +136,9 @@ class JobRunner:
             self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
 
         try:
-            result = await self._attempts(job, target, session)
+            result = await watch.run(lambda: self._attempts(job, target, session, watch))
+        except JobCancelled:
+            return await self._cancelled(job)
         except JobError as exc:
             if job.state is JobState.RETRYING:
                 # Only a delaying broker gets here with attempts left: the retry waits there.
@@ -116,12 +159,18 @@ class JobRunner:
                 ),
             )
         if ttl:
-            await self.rt.cache.set(job.user_id, key, encoded, ttl)
+            try:
+                await self.rt.cache.set(job.user_id, key, encoded, ttl)
+            except Exception as exc:  # a read not cached is only a later miss
+                self.log.warning("cache_store_failed", job_id=job.id, error=type(exc).__name__)
         if target.is_write(job):
-            await self.rt.cache.invalidate_user(job.user_id)
+            # Not skipped: the user's cached reads would show the state before the write.
+            await self._outcome_write(job, lambda: self.rt.cache.invalidate_user(job.user_id))
         return await self._complete(job, result, from_cache=False)
 
-    async def _attempts(self, job: Job, target: Target, session: UserFlickr) -> Any:
+    async def _attempts(
+        self, job: Job, target: Target, session: UserFlickr, watch: CancelWatch
+    ) -> Any:
         """Run the attempts this delivery may make.
 
         A broker that can delay messages (RabbitMQ) gets one attempt here; a retry
@@ -129,7 +178,8 @@ class JobRunner:
         in-process broker retries here, with stamina's backoff.
         """
         if self.rt.broker.supports_delay:
-            return await self._attempt(job, target, session)
+            return await self._attempt(job, target, session, watch)
+        first = job.attempts
         s = self.rt.settings
         async for attempt in stamina.retry_context(
             on=_retryable,
@@ -140,14 +190,25 @@ class JobRunner:
             wait_jitter=s.retry_wait_initial,
         ):
             with attempt:
-                return await self._attempt(job, target, session)
+                if job.attempts > first:  # a retry: was the job cancelled while it waited?
+                    await self._check_cancel(job, watch)
+                return await self._attempt(job, target, session, watch)
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
 
-    async def _attempt(self, job: Job, target: Target, session: UserFlickr) -> Any:
+    async def _check_cancel(self, job: Job, watch: CancelWatch) -> None:
+        if watch.requested or await cancel_requested(self.rt.jobs, job.id):
+            watch.event.set()
+            raise JobCancelled("cancelled by request between attempts")
+
+    async def _attempt(
+        self, job: Job, target: Target, session: UserFlickr, watch: CancelWatch
+    ) -> Any:
         """One call of the target; a retryable failure with attempts left marks the
-        job ``retrying`` before it is raised."""
+        job ``retrying`` before it is raised. After a cancel request any failure
+        ends the job cancelled instead (a non-idempotent attempt is let finish)."""
         previous = job.state
         job.attempts += 1
+        logs.bind_attempt(job.attempts)
         job.state = JobState.RUNNING
         job.started_at = job.started_at or utcnow()
         await self.rt.jobs.save(job)
@@ -159,9 +220,12 @@ class JobRunner:
             settings=self.rt.settings,
             log=self.log.bind(job_id=job.id, user_id=job.user_id),
             report_progress=self._progress_reporter(job),
+            cancel_event=watch.event,
         )
         try:
             return await target.execute(ctx)
+        except JobCancelled:
+            raise
         except JobError as exc:
             failure = _classify(exc, target.is_idempotent(job))
         except Exception as exc:
@@ -170,10 +234,13 @@ class JobRunner:
                 f"the {target.name} target failed unexpectedly ({type(exc).__name__})",
                 code="ERR_TARGET",
             )
+        if watch.requested:
+            job.error = bounded_error(failure.as_dict())
+            raise JobCancelled("cancelled by request; the last attempt failed")
         if failure.retryable and job.attempts < job.max_attempts:
             job.state = JobState.RETRYING
             job.error = bounded_error(failure.as_dict())
-            await self.rt.jobs.save(job)
+            await self._store(job)
             metrics.RETRIES.labels(job.target).inc()
             await self.rt.emit("job_retrying", job, JobState.RUNNING)
         raise failure
@@ -187,7 +254,13 @@ class JobRunner:
             if now - last >= PROGRESS_INTERVAL:
                 last = now
                 job.progress = progress
-                await self.rt.jobs.save(job)
+                try:
+                    await self.rt.jobs.save(job)
+                except Exception as exc:
+                    # Only a report: a store hiccup must not break the upload streaming now.
+                    self.log.warning(
+                        "job_progress_not_saved", job_id=job.id, error=type(exc).__name__
+                    )
 
         return report
 
@@ -206,7 +279,7 @@ class JobRunner:
         job.progress = None
         job.started_at = job.started_at or utcnow()
         job.finished_at = utcnow()
-        await self.rt.jobs.save(job)
+        await self._store(job)
         await self._drop_photo(job)
         await self._finished(job, previous, "job_completed", "completed")
         return Outcome.COMPLETED
@@ -217,7 +290,7 @@ class JobRunner:
         job.error = bounded_error(error.as_dict())
         job.dead_lettered = dead
         job.finished_at = utcnow()
-        await self.rt.jobs.save(job)
+        await self._store(job)
         if dead:
             metrics.DEAD_LETTERS.labels(job.target).inc()
         else:
@@ -225,11 +298,61 @@ class JobRunner:
         await self._finished(job, previous, "job_dead" if dead else "job_failed", "failed")
         return Outcome.DEAD if dead else Outcome.FAILED
 
+    async def _cancelled(self, job: Job) -> Outcome:
+        """End the job ``cancelled`` (its last error, if any, kept): never retried."""
+        previous = job.state
+        job.state = JobState.CANCELLED
+        job.cancel_requested = True
+        job.progress = None
+        job.finished_at = utcnow()
+        await self._store(job)
+        await self._drop_photo(job)
+        await self._finished(job, previous, "job_cancelled", "cancelled")
+        return Outcome.CANCELLED
+
+    async def _store(self, job: Job) -> None:
+        """Save ``job``, whose state records an outcome (see the module docstring)."""
+        await self._outcome_write(job, lambda: self.rt.jobs.save(job))
+
+    async def _outcome_write(self, job: Job, write: Callable[[], Awaitable[None]]) -> None:
+        """Run ``write``, retried with backoff while it fails for up to
+        :data:`OUTCOME_STORE_TIMEOUT` seconds; then its error is raised."""
+        first, longest = OUTCOME_STORE_WAIT
+        async for attempt in stamina.retry_context(
+            on=_store_hiccup,
+            attempts=None,
+            timeout=OUTCOME_STORE_TIMEOUT,
+            wait_initial=first,
+            wait_max=longest,
+        ):
+            with attempt:
+                try:
+                    await write()
+                except Exception as exc:
+                    if _store_hiccup(exc):
+                        self.log.warning(
+                            "job_store_retry",
+                            job_id=job.id,
+                            state=job.state.value,
+                            try_number=attempt.num,
+                            error=type(exc).__name__,
+                        )
+                    raise
+
     async def _drop_photo(self, job: Job) -> None:
         """A finished photo job's bytes are no longer needed; a dead-lettered one
-        keeps them so it can be replayed."""
+        keeps them so it can be replayed. Best effort: the job is finished whatever
+        happens here, and must still be announced (archive, webhook)."""
         if job.blob_id:
-            await self.rt.blobs.delete(job.blob_id)
+            try:
+                await self.rt.blobs.delete(job.blob_id)
+            except Exception as exc:
+                self.log.warning(
+                    "photo_blob_not_deleted",
+                    job_id=job.id,
+                    blob_id=job.blob_id,
+                    error=type(exc).__name__,
+                )
 
     async def _finished(self, job: Job, previous: JobState, event: str, outcome: str) -> None:
         metrics.JOBS.labels(job.target, outcome).inc()
@@ -240,6 +363,12 @@ class JobRunner:
 
 def _retryable(exc: Exception) -> bool:
     return isinstance(exc, JobError) and exc.retryable
+
+
+def _store_hiccup(exc: Exception) -> bool:
+    """A failed store write worth trying again: not one of ours (those are decisions,
+    such as a refused configuration), so a connection or timeout error of a backend."""
+    return not isinstance(exc, FlickrHubError)
 
 
 def _classify(exc: JobError, idempotent: bool) -> JobError:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flickrhub_core import metrics
-from flickrhub_core.errors import FlickrHttpError
+from flickrhub_core.errors import FlickrHttpError, JobCancelled
 from flickrhub_core.flickr import Credentials, FlickrClient, PhotoSource
 from flickrhub_core.stores import RateLimiter
 
@@ -19,11 +20,18 @@ class UserFlickr:
     """What targets use to reach Flickr. Raw credentials stay out of target code."""
 
     def __init__(
-        self, client: FlickrClient, credentials: Credentials, limiter: RateLimiter
+        self,
+        client: FlickrClient,
+        credentials: Credentials,
+        limiter: RateLimiter,
+        *,
+        cancel: asyncio.Event | None = None,
     ) -> None:
         self._client = client
         self._credentials = credentials
         self._limiter = limiter
+        #: Set when the job is cancelled: a call not sent yet is then not sent at all.
+        self._cancel = cancel
         # Flickr's limit is per API key: every user of a key shares one budget.
         self._limit_key = credentials.consumer_key
 
@@ -47,10 +55,14 @@ class UserFlickr:
         waited = await self._limiter.acquire(self._limit_key)
         if waited:
             metrics.RATE_LIMIT_WAIT.inc(waited)
+            metrics.RATE_LIMIT_WAITS.inc()
+        if self._cancel is not None and self._cancel.is_set():
+            raise JobCancelled("cancelled by request before the call was sent")
         try:
             return await send()
         except FlickrHttpError as exc:
             if exc.status == 429:
+                metrics.RATE_LIMIT_BACKOFFS.inc()
                 await self._limiter.back_off(
                     self._limit_key, exc.retry_after or DEFAULT_429_BACKOFF
                 )

@@ -9,7 +9,9 @@ answer). Database ``MONGO_DB`` (``flickrhub``):
   secrets Fernet-encrypted with the runtime's keyring (``token_store`` hook);
 * ``JOB_COLLECTION`` (``jobs``): the archive of finished jobs, as the earlier
   system kept it (``SAVE_FAILED_TO_MONGO``, ``SAVE_COMPLETED_TO_MONGO``, TTL
-  indexes of ``JOB_TTL_FAIL_DAYS`` / ``JOB_TTL_COMPLETE_DAYS``; ``job_event`` hook);
+  indexes of ``JOB_TTL_FAIL_DAYS`` / ``JOB_TTL_COMPLETE_DAYS``; ``job_event`` hook).
+  While MongoDB is away, archive writes are retried in the background and jobs
+  complete meanwhile (:mod:`flickrhub_mongo._writer`);
 * GridFS bucket ``uploads``: upload bytes between the API and the worker
   (``blob_store`` hook).
 
@@ -24,13 +26,14 @@ import weakref
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from flickrhub_core import hookimpl
 from flickrhub_mongo._archive import ArchivePolicy, JobArchive
 from flickrhub_mongo._blobs import BUCKET, GridFSBlobStore
 from flickrhub_mongo._connection import MongoConnection
 from flickrhub_mongo._tokens import MongoTokenStore
+from flickrhub_mongo._writer import ArchiveWriter
 
 if TYPE_CHECKING:
     from flickrhub_core.events import JobEvent
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUCKET",
     "ArchivePolicy",
+    "ArchiveWriter",
     "GridFSBlobStore",
     "JobArchive",
     "MongoConnection",
@@ -64,6 +68,7 @@ class _Mongo:
             self.conn, settings.job_collection, ArchivePolicy.from_settings(settings)
         )
         self.blobs = GridFSBlobStore(self.conn)
+        self.writer = ArchiveWriter(self.archive)
 
 
 # Per runtime, since tests (and embedders) may build several in one process.
@@ -106,7 +111,7 @@ def blob_store(runtime: Runtime) -> BlobStore | None:
 def job_event(runtime: Runtime, event: JobEvent) -> Awaitable[bool] | None:
     if not event.job.state.finished or runtime not in _archiving:
         return None
-    return _mongos[runtime].archive.record(event.job)
+    return _mongos[runtime].writer.record(event.job)
 
 
 @hookimpl
@@ -127,6 +132,8 @@ async def _start(runtime: Runtime) -> None:
     uses_blobs = runtime.blobs is mongo.blobs
     if not (uses_tokens or uses_blobs):  # other plugins answered first
         return
+    # MongoDB away (a restart, an election) is a 503 for the API, not a 500.
+    runtime.add_unavailable_errors(ConnectionFailure)
     try:
         await mongo.conn.ping()
         if uses_tokens:
@@ -155,4 +162,5 @@ async def _stop(runtime: Runtime) -> None:
     if mongo is None:
         return
     _archiving.discard(runtime)
+    await mongo.writer.close()
     await mongo.conn.close()

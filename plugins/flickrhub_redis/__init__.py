@@ -27,6 +27,9 @@ import weakref
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from flickrhub_core import hookimpl
 from flickrhub_redis._cache import RedisCache
 from flickrhub_redis._client import Keys, connect, ping
@@ -140,5 +143,7 @@ def shutdown(runtime: Runtime) -> Awaitable[None] | None:
 
 
 async def _start(runtime: Runtime, stores: _Stores) -> None:
+    # Redis away (restarting, loading its data) is a 503 for the API, not a 500.
+    runtime.add_unavailable_errors(RedisConnectionError, RedisTimeoutError)
     await ping(stores.client, stores.url)
     runtime.log.info("redis_connected", prefix=runtime.settings.redis_prefix)

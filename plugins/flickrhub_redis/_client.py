@@ -79,6 +79,12 @@ class Keys:
     def pending(self, owner: str) -> str:
         return f"{self.prefix}pending:{_part(owner)}"
 
+    def dead(self, owner: str) -> str:
+        return f"{self.prefix}dlq:{_part(owner)}"
+
+    def cancel(self, job_id: str) -> str:
+        return f"{self.prefix}cancel:{job_id}"
+
     def batch(self, batch_id: str) -> str:
         return f"{self.prefix}batch:{_part(batch_id)}"
 

@@ -15,6 +15,11 @@ Keys (``<p>`` is the prefix):
   microseconds since the epoch; equal scores order by id, as ``JobQuery`` wants).
   Entries whose job expired are removed when a listing meets them, and the set is
   capped at ``max_listed`` newest ids, so an owner who never lists stays bounded.
+* ``<p>dlq:<owner>``: the same, for the owner's jobs in the DLQ only (dead-lettered,
+  neither replayed nor purged), so listing them never scans the owner's history.
+* ``<p>cancel:<id>``: a cancel request (:class:`~flickrhub_core.stores.CancelRequests`),
+  apart from the record the worker rewrites; ``get`` and ``list`` set
+  ``cancel_requested`` from it. It expires after ``CANCEL_TTL``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ SCAN_FACTOR = 20
 MAX_PAGE = 500
 #: A claim that no ``save`` follows (the API died in between) frees itself after this.
 CLAIM_TTL = 3600.0
+#: Seconds a cancel request is kept: longer than any job stays pending in practice.
+CANCEL_TTL = 7 * 86_400
 
 # GET the id, then the job it names: one round trip for an idempotent enqueue.
 _FIND_IDEMPOTENT = """
@@ -104,6 +111,11 @@ class RedisJobStore:
             pipe.srem(self._keys.pending(job.owner), job.id)
         else:
             pipe.sadd(self._keys.pending(job.owner), job.id)
+        if job.dead_lettered:  # only a dead-lettered job can enter or leave the DLQ
+            if job.in_dlq:
+                pipe.zadd(self._keys.dead(job.owner), {job.id: _micros(job.created_at)})
+            else:
+                pipe.zrem(self._keys.dead(job.owner), job.id)
         if job.batch_id:
             batch_key = self._keys.batch(job.batch_id)
             pipe.sadd(batch_key, job.id)
@@ -113,16 +125,23 @@ class RedisJobStore:
         await pipe.execute()
 
     async def get(self, job_id: str) -> Job | None:
-        raw = await self._r.get(self._keys.job(job_id))
-        return None if raw is None else Job.model_validate_json(raw)
+        raw, cancel = await self._r.mget([self._keys.job(job_id), self._keys.cancel(job_id)])
+        return None if raw is None else _job(raw, cancel)
+
+    async def request_cancel(self, job_id: str) -> None:
+        await self._r.set(self._keys.cancel(job_id), b"1", ex=CANCEL_TTL)
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        return bool(await self._r.exists(self._keys.cancel(job_id)))
 
     async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
         if job is None:
             return
         pipe = self._r.pipeline(transaction=True)
-        pipe.delete(self._keys.job(job_id))
+        pipe.delete(self._keys.job(job_id), self._keys.cancel(job_id))
         pipe.zrem(self._keys.jobs(job.owner), job_id)
+        pipe.zrem(self._keys.dead(job.owner), job_id)
         pipe.srem(self._keys.pending(job.owner), job_id)
         if job.batch_id:
             pipe.srem(self._keys.batch(job.batch_id), job_id)
@@ -172,7 +191,8 @@ class RedisJobStore:
             return []
         if query.batch_id is not None:
             return await self._list_batch(query)
-        jobs_key = self._keys.jobs(query.owner)
+        owner = query.owner
+        jobs_key = self._keys.dead(owner) if query.in_dlq else self._keys.jobs(owner)
         high, low = _score_range(query)
         budget = query.limit * SCAN_FACTOR
         page = query.limit
@@ -192,12 +212,12 @@ class RedisJobStore:
             ids = [text(r) for r in raw_ids if isinstance(r, bytes | str)]
             ids = [i for i in ids if i not in seen]
             seen.update(ids)
-            values = await self._r.mget([self._keys.job(i) for i in ids]) if ids else []
-            for job_id, raw in zip(ids, values, strict=True):
+            values = await self._values(ids)
+            for job_id, (raw, cancel) in zip(ids, values, strict=True):
                 if raw is None:
                     gone.append(job_id)
                     continue
-                job = Job.model_validate_json(raw)
+                job = _job(raw, cancel)
                 if query.matches(job):
                     out.append(job)
                     if len(out) >= query.limit:
@@ -211,11 +231,26 @@ class RedisJobStore:
         """A batch is small (at most 100 jobs): read all of it through its index."""
         assert query.batch_id is not None
         ids = sorted(text(r) for r in await self._r.smembers(self._keys.batch(query.batch_id)))
-        values = await self._r.mget([self._keys.job(i) for i in ids]) if ids else []
-        jobs = [Job.model_validate_json(raw) for raw in values if raw is not None]
+        values = await self._values(ids)
+        jobs = [_job(raw, cancel) for raw, cancel in values if raw is not None]
         matching = [job for job in jobs if query.matches(job)]
         matching.sort(key=lambda job: (job.created_at, job.id), reverse=True)
         return matching[: query.limit]
+
+    async def _values(self, ids: builtins.list[str]) -> builtins.list[tuple[object, object]]:
+        """Each job's record and cancel request, in one MGET."""
+        if not ids:
+            return []
+        keys = [self._keys.job(i) for i in ids] + [self._keys.cancel(i) for i in ids]
+        values = await self._r.mget(keys)
+        return list(zip(values[: len(ids)], values[len(ids) :], strict=True))
+
+
+def _job(raw: object, cancel: object) -> Job:
+    job = Job.model_validate_json(raw)  # type: ignore[arg-type]
+    if cancel is not None:
+        job.cancel_requested = True
+    return job
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

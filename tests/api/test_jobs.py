@@ -274,7 +274,7 @@ async def test_cancel_a_queued_job(client: Client, rt: Runtime, user: StoredToke
     assert job is not None and job.state is JobState.CANCELLED
 
 
-async def test_cancel_a_running_job_is_a_409(
+async def test_cancel_a_running_job_asks_it_to_stop(
     client: Client, rt: Runtime, user: StoredToken
 ) -> None:
     data = await enqueue(client)
@@ -283,8 +283,27 @@ async def test_cancel_a_running_job_is_a_409(
     job.state = JobState.RUNNING
     await rt.jobs.save(job)
     response = await client.post(f"/api/v1/flickr/jobs/{job.id}/cancel")
+    assert response.status_code == 202
+    assert (await response.get_json())["data"] == {
+        "job_id": job.id,
+        "state": "cancelling",
+        "status_url": f"/api/v1/flickr/jobs/{job.id}",
+    }
+    stored = await rt.jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.RUNNING and stored.cancel_requested
+
+
+async def test_cancel_a_finished_job_is_a_409(
+    client: Client, rt: Runtime, user: StoredToken
+) -> None:
+    data = await enqueue(client)
+    job = await rt.jobs.get(data["job_id"])
+    assert job is not None
+    job.state = JobState.COMPLETED
+    await rt.jobs.save(job)
+    response = await client.post(f"/api/v1/flickr/jobs/{job.id}/cancel")
     assert response.status_code == 409
-    assert (await response.get_json())["error"]["details"] == {"state": "running"}
+    assert (await response.get_json())["error"]["details"] == {"state": "completed"}
 
 
 async def test_cancel_for_another_user_is_not_found(client: Client, user: StoredToken) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from flickrhub_core.settings import Settings
+from flickrhub_core.settings import Settings, env_names
 
 EXAMPLE = Path(__file__).parents[2] / ".env.example"
-NAMES = [str(field.validation_alias) for field in Settings.model_fields.values()]
+NAMES = env_names()
 
 
 def documented() -> dict[str, str]:

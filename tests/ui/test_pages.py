@@ -340,12 +340,13 @@ async def test_replay_enqueues_a_copy_of_each_dead_letter_once(client: Client, r
     page = await get_page(client, "/ui/dashboard")
     assert "Replayed 1 of 1 dead-lettered job as a new job." in page
     jobs = await rt.jobs.list(JobQuery(owner="default"))
-    copies = [j for j in jobs if (j.meta or {}).get("replay_of") == dead.id]
+    copies = [j for j in jobs if j.replay_of == dead.id]
     assert len(copies) == 1
     copy = copies[0]
     assert copy.id != dead.id and copy.state is JobState.QUEUED
     assert (copy.params, copy.method, copy.user_id) == (dead.params, dead.method, dead.user_id)
-    assert copy.meta == {"mine": "kept", "replay_of": dead.id}
+    assert copy.meta == {"mine": "kept"}
+    assert (await rt.jobs.get(dead.id)).replayed_by == copy.id  # type: ignore[union-attr]
     assert await rt.broker.depth("flickr_rest") == 1
 
     await client.post("/ui/dlq/replay", form={"csrf_token": csrf_of(page)})

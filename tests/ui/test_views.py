@@ -14,7 +14,6 @@ from flickrhub_api.ui.views import (
     DashboardFilters,
     duration_text,
     job_row,
-    replayable,
     state_summary,
 )
 from flickrhub_core.jobs import Job, JobState
@@ -96,14 +95,6 @@ def test_state_summary_reads_as_a_sentence() -> None:
     ]
     assert state_summary(rows)["text"] == "Recent jobs: 1 running, 2 completed."
     assert state_summary([])["text"] == "Recent jobs: no jobs."
-
-
-def test_only_dead_letters_without_a_replay_are_replayable() -> None:
-    dead = job(state=JobState.FAILED, dead_lettered=True)
-    replayed = job(state=JobState.FAILED, dead_lettered=True)
-    copy = job(meta={"replay_of": replayed.id})
-    failed = job(state=JobState.FAILED)
-    assert replayable([copy, dead, replayed, failed]) == [dead]
 
 
 def test_a_long_params_preview_is_cut() -> None:

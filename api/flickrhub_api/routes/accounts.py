@@ -10,11 +10,12 @@ ever shows a token or a secret (:meth:`StoredToken.public_view`).
 from __future__ import annotations
 
 from quart import Blueprint, Response
-from quart_schema import document_response, tag
+from quart_schema import document_response, operation_id, tag
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
-from flickrhub_api.models import AccountView, Envelope, ErrorEnvelope, RevokeData
+from flickrhub_api.models import AccountView, Envelope, RevokeData
+from flickrhub_api.openapi import document_account_links, errors
 from flickrhub_api.submission import require_user
 from flickrhub_core.jobs import JobState
 from flickrhub_core.runtime import Runtime
@@ -24,6 +25,11 @@ blueprint = Blueprint("accounts", __name__, url_prefix="/api/v1/accounts")
 
 #: Queued jobs read per page while cancelling a revoked user's jobs.
 CANCEL_PAGE = 100
+#: The 404 of every route that names an account.
+ACCOUNT_NOT_FOUND = {
+    404: "No such account for this caller (ERR_TOKEN_NOT_FOUND): unknown, revoked, or "
+    "another API client's"
+}
 
 
 def _view(token: StoredToken) -> AccountView:
@@ -32,6 +38,7 @@ def _view(token: StoredToken) -> AccountView:
 
 @blueprint.get("")
 @tag(["accounts"])
+@operation_id("list_accounts")
 @document_response(Envelope[list[AccountView]], 200)
 async def list_accounts() -> Response:
     """The caller's connected Flickr accounts, oldest connection first."""
@@ -41,8 +48,10 @@ async def list_accounts() -> Response:
 
 @blueprint.get("/<user_id>")
 @tag(["accounts"])
+@operation_id("get_account")
+@document_account_links(200, read=False)
 @document_response(Envelope[AccountView], 200)
-@document_response(ErrorEnvelope, 404)
+@errors(404, notes=ACCOUNT_NOT_FOUND)
 async def get_account(user_id: str) -> Response:
     """One connected account of the caller."""
     token = await require_user(get_runtime(), user_id)
@@ -92,8 +101,9 @@ async def _cancel_queued(runtime: Runtime, token: StoredToken) -> int:
 
 @blueprint.delete("/<user_id>")
 @tag(["accounts"])
+@operation_id("revoke_account")
 @document_response(Envelope[RevokeData], 200)
-@document_response(ErrorEnvelope, 404)
+@errors(404, notes=ACCOUNT_NOT_FOUND)
 async def revoke_account(user_id: str) -> Response:
     """Revoke an account: its token is deleted and its queued jobs cancelled."""
     return await _revoke(user_id)
@@ -101,8 +111,9 @@ async def revoke_account(user_id: str) -> Response:
 
 @blueprint.post("/<user_id>/revoke")
 @tag(["accounts"])
+@operation_id("revoke_account_post")
 @document_response(Envelope[RevokeData], 200)
-@document_response(ErrorEnvelope, 404)
+@errors(404, notes=ACCOUNT_NOT_FOUND)
 async def revoke_account_post(user_id: str) -> Response:
     """The same as ``DELETE /accounts/<user_id>``, for clients that cannot send DELETE."""
     return await _revoke(user_id)

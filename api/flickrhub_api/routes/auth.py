@@ -20,7 +20,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from quart import Blueprint, Response, render_template, request
-from quart_schema import document_querystring, document_response, tag
+from quart_schema import document_querystring, document_response, operation_id, tag
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
@@ -33,8 +33,8 @@ from flickrhub_api.models import (
     AuthStartRequest,
     AuthUserData,
     Envelope,
-    ErrorEnvelope,
 )
+from flickrhub_api.openapi import document_account_links, errors, media_response
 from flickrhub_api.validation import json_body, parse_model
 from flickrhub_core.errors import FlickrError, FlickrHubError, InvalidRequest
 from flickrhub_core.flickr import Credentials
@@ -86,12 +86,30 @@ def _callback(runtime: Runtime, state: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+#: The statuses of finishing an authorisation, and what they mean there.
+FINISH_NOTES = {
+    400: "The request token is unknown, expired, used, or not this caller's, or the state "
+    "does not match (ERR_INVALID_STATE: start again); Flickr refused the verifier "
+    "(ERR_INVALID_STATE or ERR_FLICKR_OAUTH); or a field is invalid (ERR_INVALID_REQUEST)",
+    502: "Flickr could not be reached (ERR_FLICKR_UNAVAILABLE); the same verifier may be "
+    "sent again",
+}
+
+
 @blueprint.post("/start")
 @tag(["auth"])
+@operation_id("auth_start")
 @json_body(AuthStartRequest)
 @document_response(Envelope[AuthStartData], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 502)
+@errors(
+    400,
+    502,
+    notes={
+        400: "A field is invalid, only one of api_key and api_secret was sent, or the server "
+        "has no Flickr key of its own (ERR_INVALID_REQUEST); or Flickr refused the consumer "
+        "key (ERR_FLICKR_OAUTH)",
+    },
+)
 async def start(data: AuthStartRequest) -> Response:
     """Get a request token and the URL where the user authorises it."""
     return envelope(await begin_auth(get_runtime(), data, current_owner()))
@@ -226,10 +244,11 @@ async def finish_auth(
 
 @blueprint.post("/complete")
 @tag(["auth"])
+@operation_id("auth_complete")
 @json_body(AuthCompleteRequest)
+@document_account_links(200)
 @document_response(Envelope[AuthUserData], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 502)
+@errors(400, 502, notes=FINISH_NOTES)
 async def complete(data: AuthCompleteRequest) -> Response:
     """Exchange the verifier the user copied from Flickr for a ``user_id``."""
     user = await finish_auth(data.oauth_token, data.oauth_verifier, data.state, via="complete")
@@ -243,12 +262,21 @@ def _wants_html() -> bool:
 
 @blueprint.get("/callback")
 @tag(["auth"])
+@operation_id("auth_callback")
 @document_querystring(AuthCallbackQuery)
 @document_response(Envelope[AuthCallbackData], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 502)
+@errors(400, 502, notes=FINISH_NOTES)
+@media_response(200, "text/html", description="Connected (a page for the browser)")
+@media_response(400, "text/html")
+@media_response(502, "text/html")
+@media_response(503, "text/html")
 async def callback() -> Response:
-    """Flickr's redirect after the user approved; a browser gets a small HTML page."""
+    """Flickr's redirect after the user approved; a browser gets a small HTML page.
+
+    Served without an API key: the ``state`` made by ``/auth/start`` ties it to the
+    client that started the authorisation. ``Accept: text/html`` gets the page,
+    anything else the JSON envelope.
+    """
     html = _wants_html()
     try:
         query = parse_model(AuthCallbackQuery, request.args.to_dict())

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, Response, request
-from quart_schema import document_querystring, document_response, tag
+from quart_schema import document_querystring, document_response, operation_id, tag
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope
@@ -36,10 +36,16 @@ from flickrhub_api.models import (
     BatchRequest,
     BatchStatus,
     Envelope,
-    ErrorEnvelope,
 )
+from flickrhub_api.openapi import errors, link
 from flickrhub_api.routes.jobs import POLL_INTERVAL, _target_for
-from flickrhub_api.submission import idempotency_key, new_job, require_user
+from flickrhub_api.submission import (
+    ENQUEUE_NOTES,
+    document_idempotency_key,
+    idempotency_key,
+    new_job,
+    require_user,
+)
 from flickrhub_api.validation import json_body, parse_model
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job, JobState, utcnow
@@ -185,12 +191,29 @@ def _accepted(batch_id: str, jobs: Sequence[Job], *, replayed: bool) -> Response
 
 @blueprint.post("/batch")
 @tag(["jobs"])
+@operation_id("enqueue_batch")
 @json_body(BatchRequest)
+@document_idempotency_key
+@link(
+    202,
+    "GetBatch",
+    "get_batch",
+    {"batch_id": "$response.body#/data/batch_id"},
+    description="The batch's jobs, counted by state",
+)
 @document_response(Envelope[BatchData], 202)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
-@document_response(ErrorEnvelope, 409)
-@document_response(ErrorEnvelope, 503)
+@errors(
+    400,
+    404,
+    409,
+    503,
+    notes={
+        **ENQUEUE_NOTES,
+        400: "A call is invalid (ERR_INVALID_REQUEST; `details` name it, e.g. "
+        "calls.3.params.x); nothing was queued",
+        404: "A call's user_id is not this caller's (ERR_TOKEN_NOT_FOUND); nothing was queued",
+    },
+)
 async def enqueue_batch(data: BatchRequest) -> Response:
     """Queue 1-100 calls (each with the fields of ``/rest``) at once; 202 with the
     ``batch_id``, the ``job_ids`` in order and the batch's ``status_url``."""
@@ -233,10 +256,13 @@ def batch_status(batch_id: str, jobs: Sequence[Job]) -> dict[str, Any]:
 
 @blueprint.get("/batches/<batch_id>")
 @tag(["jobs"])
+@operation_id("get_batch")
 @document_querystring(BatchQuery)
 @document_response(Envelope[BatchStatus], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
+@errors(
+    404,
+    notes={404: "No such batch for this caller (ERR_BATCH_NOT_FOUND): unknown or another's"},
+)
 async def get_batch(batch_id: str) -> Response:
     """A batch's jobs in order, counted by state; ``done`` once all have finished.
     ``wait=<s>`` answers as soon as the batch is done."""

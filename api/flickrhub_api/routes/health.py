@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 
 import prometheus_client
 from quart import Blueprint, Response
-from quart_schema import document_response, tag
+from quart_schema import deprecate, document_response, operation_id, tag
 
 from flickrhub_api.context import get_runtime
 from flickrhub_api.envelope import envelope, error_body, json_response
-from flickrhub_api.models import Check, Envelope, Health, ReadyData
+from flickrhub_api.models import Check, Envelope, Health, NotReadyEnvelope, ReadyData
+from flickrhub_api.openapi import media_response, no_backend
 from flickrhub_core import metrics
 from flickrhub_core.jobs import DLQ
 from flickrhub_core.runtime import Runtime
@@ -26,12 +27,24 @@ CHECK_TIMEOUT = 2.0
 
 
 @blueprint.get("/healthz")
-@blueprint.get("/health")
 @tag(["health"])
+@operation_id("healthz")
+@no_backend
 @document_response(Health, 200)
 async def healthz() -> Response:
     """The process is up (checks nothing else, so a slow dependency never kills it)."""
     return json_response({"status": "ok"})
+
+
+@blueprint.get("/health")
+@tag(["health"])
+@operation_id("health")
+@deprecate
+@no_backend
+@document_response(Health, 200)
+async def health() -> Response:
+    """The earlier system's name of ``/healthz``."""
+    return await healthz()
 
 
 def _checks(runtime: Runtime) -> dict[str, Callable[[], Awaitable[object]]]:
@@ -40,7 +53,8 @@ def _checks(runtime: Runtime) -> dict[str, Callable[[], Awaitable[object]]]:
         "broker": lambda: runtime.broker.depth("flickr_rest"),
         "job_store": lambda: runtime.jobs.get(probe),
         "token_store": lambda: runtime.tokens.get(probe),
-        "blob_store": lambda: runtime.blobs.stat(probe),
+        # A blob id is 32 hex digits: a store answers any other id without asking its backend.
+        "blob_store": lambda: runtime.blobs.stat(uuid.uuid4().hex),
     }
 
 
@@ -57,8 +71,9 @@ async def _run(check: Callable[[], Awaitable[object]]) -> Check:
 
 @blueprint.get("/readyz")
 @tag(["health"])
+@operation_id("readyz")
 @document_response(Envelope[ReadyData], 200)
-@document_response(Envelope[ReadyData], 503)
+@document_response(NotReadyEnvelope, 503)
 async def readyz() -> Response:
     """Whether every dependency answers; 503 (with which one failed) if not."""
     checks = _checks(get_runtime())
@@ -75,20 +90,19 @@ async def readyz() -> Response:
 
 
 async def _update_queue_depths(runtime: Runtime) -> None:
-    queues = sorted({target.queue for target in runtime.targets.values()} | {DLQ})
-
-    async def one(queue: str) -> None:
-        try:
-            depth = await asyncio.wait_for(runtime.broker.depth(queue), CHECK_TIMEOUT)
-        except Exception:  # a broker hiccup must not break the scrape
-            return
-        metrics.QUEUE_DEPTH.labels(queue).set(depth)
-
-    await asyncio.gather(*(one(queue) for queue in queues))
+    queues = {target.queue for target in runtime.targets.values()} | {DLQ}
+    await metrics.refresh_queue_depths(runtime.broker, queues)
 
 
 @blueprint.get("/metrics")
 @tag(["health"])
+@operation_id("metrics")
+@no_backend  # a queue depth that cannot be read is left out of the scrape
+@media_response(
+    200,
+    prometheus_client.CONTENT_TYPE_LATEST.split(";", 1)[0],
+    description="Prometheus text exposition format",
+)
 async def metrics_text() -> Response:
     """Prometheus metrics of this process, queue depths read just now."""
     await _update_queue_depths(get_runtime())

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
-from quart_schema import document_querystring, document_response, tag
+from quart_schema import document_querystring, document_response, operation_id, tag
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope
@@ -27,7 +27,6 @@ from flickrhub_api.models import (
     CancelRequest,
     EnqueueData,
     Envelope,
-    ErrorEnvelope,
     JobList,
     JobListQuery,
     JobQuery,
@@ -35,8 +34,21 @@ from flickrhub_api.models import (
     JobView,
     RestRequest,
 )
-from flickrhub_api.submission import accepted, idempotency_key, new_job, require_user, submit
+from flickrhub_api.models_admin import CancellingData
+from flickrhub_api.openapi import errors
+from flickrhub_api.submission import (
+    ENQUEUE_NOTES,
+    JOBS_PATH,
+    accepted,
+    document_idempotency_key,
+    document_job_links,
+    idempotency_key,
+    new_job,
+    require_user,
+    submit,
+)
 from flickrhub_api.validation import json_body, parse_model
+from flickrhub_core.cancel import request_cancel
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job, JobState
 from flickrhub_core.runtime import Runtime
@@ -84,11 +96,12 @@ def _target_for(runtime: Runtime, name: str) -> Target:
 
 @blueprint.post("/rest")
 @tag(["jobs"])
+@operation_id("enqueue_rest")
 @json_body(RestRequest)
+@document_idempotency_key
+@document_job_links
 @document_response(Envelope[EnqueueData], 202)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
-@document_response(ErrorEnvelope, 409)
+@errors(400, 404, 409, 503, notes=ENQUEUE_NOTES)
 async def enqueue_rest(data: RestRequest) -> Response:
     """Queue one Flickr call for a connected user; answers 202 with the ``job_id``.
 
@@ -130,12 +143,19 @@ async def visible_job(runtime: Runtime, job_id: str, user_id: str | None) -> Job
     return job
 
 
+#: The 404 of every route that names a job.
+JOB_NOT_FOUND = {
+    404: "No such job for this caller (ERR_JOB_NOT_FOUND): unknown, another API client's, "
+    "or not the given user_id's"
+}
+
+
 @blueprint.post("/jobs/status")
 @tag(["jobs"])
+@operation_id("job_status")
 @json_body(JobStatusRequest)
 @document_response(Envelope[JobView], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
+@errors(404, notes=JOB_NOT_FOUND)
 async def job_status(data: JobStatusRequest) -> Response:
     """The earlier system's status call: the job of ``job_id`` for ``user_id``."""
     job = await visible_job(get_runtime(), data.job_id, data.user_id)
@@ -165,9 +185,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @blueprint.get("/jobs")
 @tag(["jobs"])
+@operation_id("list_jobs")
 @document_querystring(JobListQuery)
 @document_response(Envelope[JobList], 200)
-@document_response(ErrorEnvelope, 400)
 async def list_jobs() -> Response:
     """The caller's jobs, newest first, filtered by ``user_id``, ``state``, ``target``,
     ``method``, ``batch_id`` and creation time (``since`` inclusive, ``until``
@@ -200,10 +220,10 @@ async def list_jobs() -> Response:
 
 @blueprint.get("/jobs/<job_id>")
 @tag(["jobs"])
+@operation_id("get_job")
 @document_querystring(JobQuery)
 @document_response(Envelope[JobView], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
+@errors(404, notes=JOB_NOT_FOUND)
 async def get_job(job_id: str) -> Response:
     """A job's state and result; ``wait=<s>`` answers as soon as it finishes."""
     query = parse_model(JobQuery, request.args.to_dict())
@@ -228,23 +248,38 @@ async def _cancel_user_id(data: CancelRequest) -> str | None:
 
 @blueprint.post("/jobs/<job_id>/cancel")
 @tag(["jobs"])
+@operation_id("cancel_job")
 @json_body(CancelRequest)
 @document_response(Envelope[JobView], 200)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
-@document_response(ErrorEnvelope, 409)
+@document_response(Envelope[CancellingData], 202)
+@errors(
+    404,
+    409,
+    notes={
+        **JOB_NOT_FOUND,
+        202: "The job is running or retrying: it is asked to stop, and ends cancelled "
+        "once its worker sees the request (or completed, if it got there first)",
+        409: "The job has finished (ERR_CONFLICT; `details.state`)",
+    },
+)
 async def cancel_job(job_id: str, data: CancelRequest) -> Response:
-    """Cancel a queued job (its photo, if any, is dropped). A job already running
-    or finished is a 409 naming its state; cancelling twice is harmless."""
+    """Cancel a job. A queued one is cancelled at once (200; its photo, if any, is
+    dropped); a running or retrying one is asked to stop (202, ``cancelling``) and
+    ends ``cancelled``, never retried. A finished job is a 409 naming its state;
+    cancelling twice is harmless."""
     runtime = get_runtime()
     job = await visible_job(runtime, job_id, await _cancel_user_id(data))
     if job.state is JobState.QUEUED:
         job = await runtime.cancel(job)
         if job.state is JobState.CANCELLED and job.blob_id:
             await runtime.blobs.delete(job.blob_id)
+    if job.state in (JobState.RUNNING, JobState.RETRYING):
+        await request_cancel(runtime.jobs, job)
+        cancelling = CancellingData(job_id=job.id, status_url=f"{JOBS_PATH}/{job.id}")
+        return envelope(cancelling, 202)
     if job.state is not JobState.CANCELLED:
         details: dict[str, Any] = {"state": job.state.value}
         raise Conflict(
-            f"job is {job.state.value}: only a queued job can be cancelled", details=details
+            f"job is {job.state.value}: a finished job cannot be cancelled", details=details
         )
     return envelope(job.status_view())

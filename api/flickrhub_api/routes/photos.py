@@ -15,15 +15,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from quart import Blueprint, Response, request
-from quart_schema import DataSource, document_request, document_response, tag
+from quart_schema import DataSource, document_request, document_response, operation_id, tag
 
 from flickrhub_api.context import get_runtime
 from flickrhub_api.errors import PayloadTooLarge
-from flickrhub_api.models import EnqueueData, Envelope, ErrorEnvelope, ReplaceForm, UploadForm
+from flickrhub_api.models import EnqueueData, Envelope, ReplaceForm, UploadForm
 from flickrhub_api.multipart import MultipartReader, Part, boundary_of, sanitize_filename
+from flickrhub_api.openapi import errors
 from flickrhub_api.submission import (
+    ENQUEUE_NOTES,
     accepted,
     admit,
+    document_idempotency_key,
+    document_job_links,
     idempotency_key,
     new_job,
     require_user,
@@ -184,27 +188,46 @@ async def _discard(runtime: Runtime, blob: BlobInfo | None) -> None:
         runtime.log.error("upload_blob_discard_failed", blob_id=blob.id, error=type(exc).__name__)
 
 
+#: What the statuses of the photo routes mean.
+PHOTO_NOTES = {
+    **ENQUEUE_NOTES,
+    400: "A field is missing, repeated, unknown or invalid, the photo is missing or empty, "
+    "or the form is malformed (ERR_INVALID_REQUEST); nothing is stored",
+    413: "The photo is larger than FLICKRHUB_MAX_UPLOAD_BYTES (ERR_PAYLOAD_TOO_LARGE); "
+    "nothing is stored",
+    415: "The body is not multipart/form-data (ERR_UNSUPPORTED_MEDIA_TYPE)",
+}
+
+
 @blueprint.post("/upload")
 @tag(["photos"])
+@operation_id("upload_photo")
 @document_request(UploadForm, source=DataSource.FORM_MULTIPART)
+@document_idempotency_key
+@document_job_links
 @document_response(Envelope[EnqueueData], 202)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
-@document_response(ErrorEnvelope, 413)
-@document_response(ErrorEnvelope, 415)
+@errors(400, 404, 409, 413, 415, 503, notes=PHOTO_NOTES)
 async def upload() -> Response:
-    """Upload a new photo for a connected user (``multipart/form-data``); 202 + ``job_id``."""
+    """Upload a new photo for a connected user (``multipart/form-data``); 202 + ``job_id``.
+
+    The file is streamed to the blob store, not sniffed: whether it is an image or
+    video Flickr takes is Flickr's to say. A file it does not recognise fails the
+    job permanently (``ERR_FLICKR_API``, Flickr's code 5) and its bytes are deleted.
+    """
     return await _photo_job("upload")
 
 
 @blueprint.post("/replace")
 @tag(["photos"])
+@operation_id("replace_photo")
 @document_request(ReplaceForm, source=DataSource.FORM_MULTIPART)
+@document_idempotency_key
+@document_job_links
 @document_response(Envelope[EnqueueData], 202)
-@document_response(ErrorEnvelope, 400)
-@document_response(ErrorEnvelope, 404)
-@document_response(ErrorEnvelope, 413)
-@document_response(ErrorEnvelope, 415)
+@errors(400, 404, 409, 413, 415, 503, notes=PHOTO_NOTES)
 async def replace() -> Response:
-    """Replace the image of one of the user's photos (``photo_id`` + ``photo``); 202."""
+    """Replace the image of one of the user's photos (``photo_id`` + ``photo``); 202.
+
+    As with ``/upload``, the file's type is Flickr's to judge.
+    """
     return await _photo_job("replace")

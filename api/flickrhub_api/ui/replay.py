@@ -1,14 +1,9 @@
-"""Replaying dead letters from the dashboard: each dead-lettered job of the owner
-is enqueued again as a fresh copy.
+"""Replaying dead letters from the dashboard: the same replay as ``flickrhub dlq
+replay --all`` and ``POST /api/v1/admin/dlq/replay`` (:mod:`flickrhub_core.dlq`).
 
-What it does, exactly: the owner's failed, dead-lettered jobs (among its recent
-ones, see :data:`~flickrhub_api.ui.views.DEAD_SCAN`) that have no replay yet each get
-a new job with a new id and the same user, target, method, params, webhook and
-photo; the copy's ``meta`` gains ``replay_of`` (the original's id), which is also
-how a second press knows not to replay the same job twice. The originals stay as
-they were, and so do the broker's dead-letter messages (unreadable messages have
-no job and cannot be replayed this way). The owner's pending-jobs cap applies:
-copies past it are not made, and the answer says so.
+Each dead job of the owner gets a fresh copy (new id, attempts 0) linked both ways
+(``replay_of`` / ``replayed_by``), so a second press replays nothing twice; the
+owner's pending-jobs cap applies, and the answer says what was left and why.
 """
 
 from __future__ import annotations
@@ -16,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flickrhub_api.envelope import request_id
-from flickrhub_api.submission import submit
-from flickrhub_api.ui.views import dead_letters
-from flickrhub_core.errors import FlickrHubError
-from flickrhub_core.jobs import Job
+from flickrhub_api.limits import ensure_capacity
+from flickrhub_core import dlq
 from flickrhub_core.runtime import Runtime
 
-__all__ = ["ReplayOutcome", "copy_of", "replay_dead_letters"]
+__all__ = ["ReplayOutcome", "replay_dead_letters"]
 
 
 @dataclass(frozen=True)
@@ -47,34 +40,14 @@ class ReplayOutcome:
         return text
 
 
-def copy_of(job: Job, runtime: Runtime) -> Job:
-    """A new queued job making the same call as ``job``."""
-    return Job(
-        owner=job.owner,
-        user_id=job.user_id,
-        target=job.target,
-        method=job.method,
-        params=dict(job.params),
-        max_attempts=runtime.settings.job_retry_attempts,
-        trace_id=request_id(),
-        callback_url=job.callback_url,
-        callback_secret=job.callback_secret,
-        meta={**(job.meta or {}), "replay_of": job.id},
-        blob_id=job.blob_id,
-        cache_bypass=job.cache_bypass,
-    )
-
-
 async def replay_dead_letters(runtime: Runtime, owner: str) -> ReplayOutcome:
-    dead = await dead_letters(runtime, owner)
-    replayed: list[str] = []
-    for job in reversed(dead):  # oldest first, as they failed
-        try:
-            copy, _ = await submit(runtime, copy_of(job, runtime))
-        except FlickrHubError as exc:
-            return ReplayOutcome(len(dead), replayed, exc.message)
-        replayed.append(copy.id)
-    runtime.log.info(
-        "dlq_replayed", request_id=request_id(), owner=owner, found=len(dead), jobs=len(replayed)
+    outcome = await dlq.replay_many(
+        runtime,
+        owner,
+        None,
+        trace_id=request_id(),
+        admit=lambda: ensure_capacity(runtime, owner),
     )
-    return ReplayOutcome(len(dead), replayed)
+    replayed = [fresh for _, fresh in outcome.done if fresh is not None]
+    stopped = outcome.errors[0]["message"] if outcome.errors else None
+    return ReplayOutcome(len(outcome.done) + len(outcome.errors), replayed, stopped)

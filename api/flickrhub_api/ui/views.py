@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter
 
-from flickrhub_core import metrics
+from flickrhub_core import dlq, metrics
 from flickrhub_core.jobs import DLQ, FINISHED_STATES, Job, JobState, utcnow
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobQuery
@@ -55,7 +55,7 @@ STATE_ICONS = {
 }
 #: Rows of the jobs table.
 JOBS_SHOWN = 50
-#: Recent jobs read to count dead letters not yet replayed.
+#: Dead letters counted at most (the dashboard shows the number).
 DEAD_SCAN = 500
 #: Characters of a job's params shown in its row (the detail page shows them all).
 PARAMS_PREVIEW = 120
@@ -189,7 +189,7 @@ def job_detail(job: Job) -> dict[str, Any]:
         "batch_id": job.batch_id or "",
         "callback_url": job.callback_url or "",
         "webhook": dict(job.webhook) if job.webhook else None,
-        "replay_of": str((job.meta or {}).get("replay_of", "")),
+        "replay_of": job.replay_of or "",
     }
 
 
@@ -317,19 +317,10 @@ async def queue_figures(runtime: Runtime) -> dict[str, Any]:
     return {"queues": queues, "dlq_messages": depths[-1]}
 
 
-def replayable(jobs: list[Job]) -> list[Job]:
-    """Dead-lettered jobs among ``jobs`` that no job in ``jobs`` is a replay of yet."""
-    replayed = {str((job.meta or {}).get("replay_of")) for job in jobs if job.meta}
-    return [
-        job
-        for job in jobs
-        if job.state is JobState.FAILED and job.dead_lettered and job.id not in replayed
-    ]
-
-
 async def dead_letters(runtime: Runtime, owner: str) -> list[Job]:
-    """The owner's dead-lettered jobs not replayed yet, among its recent jobs."""
-    return replayable(await runtime.jobs.list(JobQuery(owner=owner, limit=DEAD_SCAN)))
+    """The owner's jobs in the DLQ (dead-lettered, not replayed or purged yet)."""
+    jobs, _ = await dlq.list_dead(runtime, owner, limit=DEAD_SCAN)
+    return jobs
 
 
 async def dashboard_data(runtime: Runtime, owner: str, filters: DashboardFilters) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class WalkTarget(Target):
         total: int | None = None
         truncated = False
         while True:
+            # Between pages: a cancelled walk stops here (the job ends cancelled).
+            ctx.raise_if_cancelled()
             number += 1
             answer = await ctx.flickr.call(
                 walk.method, {**walk.params, "page": str(number), "per_page": str(per_page)}

@@ -11,6 +11,7 @@ from fakes import FakeFlickr, Progress
 
 import flickrhub_walk
 from flickrhub_core import InvalidRequest, Job, JobError, TargetContext
+from flickrhub_core.errors import JobCancelled
 from flickrhub_core.plugins import load_plugins
 from flickrhub_core.settings import Settings
 from flickrhub_walk import WalkTarget
@@ -133,6 +134,21 @@ async def test_reports_progress_after_each_page(make_ctx: MakeCtx, progress: Pro
         {"page": 2, "pages": 3, "items": 20},
         {"page": 3, "pages": 3, "items": 25},
     ]
+
+
+async def test_a_cancelled_walk_stops_between_pages(make_ctx: MakeCtx) -> None:
+    class Cancelling(FakeFlickr):
+        async def call(self, method: str, params: Any) -> dict[str, Any]:
+            answer = await super().call(method, params)
+            ctx.cancel_event.set()  # its owner cancels it during the first page
+            return answer
+
+    flickr = Cancelling(photos(25))
+    target = WalkTarget()
+    ctx = make_ctx(flickr, SEARCH, target.validate(SEARCH, {"per_page": 10}))
+    with pytest.raises(JobCancelled):
+        await target.execute(ctx)
+    assert len(flickr.calls) == 1
 
 
 @pytest.mark.parametrize(
