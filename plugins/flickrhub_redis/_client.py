@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
@@ -16,17 +16,24 @@ from flickrhub_core.errors import ConfigError, ServiceUnavailable
 CONNECT_TIMEOUT = 5.0
 #: Every command here is O(1)-ish; a reply this late means Redis is in trouble.
 COMMAND_TIMEOUT = 10.0
+#: Connections per process. Past this a command waits for a free one (up to
+#: POOL_TIMEOUT) instead of failing, as redis-py's default pool would.
+MAX_CONNECTIONS = 100
+POOL_TIMEOUT = 5.0
 
 
 def connect(url: str) -> Redis:
     """Make the client; no connection is opened until the first command."""
     try:
-        return Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_TIMEOUT,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
             client_name="flickrhub",
         )
+        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     except ValueError:
         raise ConfigError(
             "REDIS_URL is not a valid Redis URL (redis://, rediss:// or unix://)"
@@ -84,6 +91,9 @@ class Keys:
 
     def cancel(self, job_id: str) -> str:
         return f"{self.prefix}cancel:{job_id}"
+
+    def lease(self, job_id: str) -> str:
+        return f"{self.prefix}lease:{job_id}"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.prefix}batch:{_part(batch_id)}"

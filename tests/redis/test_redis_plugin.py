@@ -27,6 +27,7 @@ from flickrhub_redis import (
     RedisJobStore,
     RedisRateLimiter,
     RedisRequestTokenStore,
+    _client,
     client_of,
 )
 from tests.helpers import BUILTIN_TARGETS
@@ -137,3 +138,18 @@ async def test_a_wrong_password_is_a_config_error(settings: Settings, redis_url:
     finally:
         await runtime.plugins.shutdown(runtime)
     assert "wrong-pw" not in str(caught.value)
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
+    redis_url: str, prefix: str
+) -> None:
+    client = _client.connect(redis_url)
+    try:
+        # Twice the pool size of blocking commands at once: each waits for a connection.
+        results = await asyncio.gather(
+            *(client.set(f"{prefix}burst:{i}", i) for i in range(_client.MAX_CONNECTIONS * 2))
+        )
+        assert all(results)
+    finally:
+        await client.delete(*[f"{prefix}burst:{i}" for i in range(_client.MAX_CONNECTIONS * 2)])
+        await client.aclose()
