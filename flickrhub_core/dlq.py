@@ -186,7 +186,6 @@ async def _replay(runtime: Runtime, owner: str, job_id: str, trace_id: str | Non
             dead.replayed_by = None
             await runtime.jobs.save(dead)
             raise
-    runtime.log.info("job_replayed", job_id=dead.id, replayed_by=fresh.id, owner=owner)
     await runtime.emit("job_replayed", dead, dead.state)
     return fresh
 
@@ -303,7 +302,6 @@ async def _purge(runtime: Runtime, owner: str, job_id: str) -> tuple[Job, bool]:
         await runtime.jobs.save(dead)
         if dead.blob_id:
             await runtime.blobs.delete(dead.blob_id)
-    runtime.log.info("job_purged", job_id=dead.id, owner=owner)
     await runtime.emit("job_purged", dead, JobState.FAILED)
     return dead, True
 

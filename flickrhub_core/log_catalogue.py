@@ -203,6 +203,33 @@ EVENTS: dict[str, LogEvent] = {
         ("job_id", *ERROR_FIELDS),
         job=True,
     ),
+    "job_lease_busy": LogEvent(
+        "info",
+        "worker",
+        "a job's message came while another worker has the job's lease (it still runs "
+        "the job): this one waits, then finds it finished",
+        ("job_id", "wait_seconds"),
+    ),
+    "job_lease_lost": LogEvent(
+        "warning",
+        "worker",
+        "a running job's lease lapsed and another worker took it (FLICKRHUB_JOB_LEASE_SECONDS)",
+        ("job_id",),
+    ),
+    "job_lease_not_renewed": LogEvent(
+        "warning",
+        "worker",
+        "a running job's lease could not be renewed (the job store is away); tried again",
+        ("job_id", "error"),
+    ),
+    "target_backend_unavailable": LogEvent(
+        "warning",
+        "worker",
+        "a backend the target uses (a store) went away during an attempt: retried, or "
+        "for an upload or replace ended outcome unknown",
+        ("error",),
+        job=True,
+    ),
     "target_crashed": LogEvent(
         "error",
         "worker",

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("FLICKRHUB_DRAIN_SECONDS", "FLICKRHUB_SHUTDOWN_GRACE"),
     )
+    #: Seconds a worker's lease on a running job lasts (renewed while it runs): how long
+    #: a job whose worker died waits before another worker runs it.
+    job_lease_seconds: float = Field(
+        10.0, ge=1, le=600, validation_alias="FLICKRHUB_JOB_LEASE_SECONDS"
+    )
     #: A worker serves Prometheus metrics on this port (0: it does not).
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, validation_alias="FLICKRHUB_WORKER_METRICS_PORT"

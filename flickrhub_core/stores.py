@@ -172,6 +172,26 @@ class CancelRequests(Protocol):
 
 
 @runtime_checkable
+class JobLeases(Protocol):
+    """Optional :class:`JobStore` capability: which worker is running a job right now.
+
+    A broker redelivers a message whose connection dropped, even while its first worker
+    still runs the job (the worker cannot tell: its ack went nowhere). A worker takes
+    the job's lease before it runs a job and keeps renewing it while it runs; a copy
+    delivered to another worker meanwhile waits for the lease (and then finds the job
+    finished) instead of running it a second time. The lease of a worker that died
+    expires after its ``ttl``. Stores without it: such a copy runs at once.
+    """
+
+    async def take_lease(self, job_id: str, holder: str, ttl: float) -> bool:
+        """Take the job's lease for ``ttl`` seconds, or renew it if ``holder`` has it;
+        False while another holder has it."""
+
+    async def drop_lease(self, job_id: str, holder: str) -> None:
+        """Give the lease up, if ``holder`` has it."""
+
+
+@runtime_checkable
 class TokenStore(Protocol):
     """Connected accounts; must survive a restart."""
 

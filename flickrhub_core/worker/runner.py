@@ -228,6 +228,21 @@ class JobRunner:
             raise
         except JobError as exc:
             failure = _classify(exc, target.is_idempotent(job))
+        except self.rt.unavailable_errors as exc:
+            # A backend (a store the target reads) went away mid-attempt: not the
+            # target's fault, and worth another attempt, unless a non-idempotent request
+            # may already have gone out.
+            self.log.warning("target_backend_unavailable", job_id=job.id, error=type(exc).__name__)
+            failure = JobError(
+                f"a service the {target.name} target uses was not available ({type(exc).__name__})",
+                code="ERR_UNAVAILABLE",
+                retryable=True,
+            )
+            if not target.is_idempotent(job):
+                failure = OutcomeUnknown(
+                    f"{failure.message} during the request; it may have reached Flickr, "
+                    "so it was not sent again (check the account before retrying)"
+                )
         except Exception as exc:
             self.log.exception("target_crashed", job_id=job.id, target=target.name)
             failure = JobError(

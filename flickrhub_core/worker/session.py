@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flickrhub_core import metrics
-from flickrhub_core.errors import FlickrHttpError, JobCancelled
+from flickrhub_core.errors import FlickrHttpError, JobCancelled, JobError
 from flickrhub_core.flickr import Credentials, FlickrClient, PhotoSource
 from flickrhub_core.stores import RateLimiter
 
@@ -52,7 +53,16 @@ class UserFlickr:
         return await self._paced(lambda: self._client.check_tickets(self._credentials, tickets))
 
     async def _paced(self, send: Callable[[], Awaitable[T]]) -> T:
-        waited = await self._limiter.acquire(self._limit_key)
+        try:
+            waited = await self._limiter.acquire(self._limit_key)
+        except Exception as exc:
+            # The limiter's store (Redis) is away. Nothing was sent: any target may try
+            # again, an upload included.
+            raise JobError(
+                f"the rate limiter is not available ({type(exc).__name__}); nothing was sent",
+                code="ERR_UNAVAILABLE",
+                retryable=True,
+            ) from None
         if waited:
             metrics.RATE_LIMIT_WAIT.inc(waited)
             metrics.RATE_LIMIT_WAITS.inc()
@@ -63,7 +73,9 @@ class UserFlickr:
         except FlickrHttpError as exc:
             if exc.status == 429:
                 metrics.RATE_LIMIT_BACKOFFS.inc()
-                await self._limiter.back_off(
-                    self._limit_key, exc.retry_after or DEFAULT_429_BACKOFF
-                )
+                # Best effort: the 429 is what the job must hear, not the store's hiccup.
+                with contextlib.suppress(Exception):
+                    await self._limiter.back_off(
+                        self._limit_key, exc.retry_after or DEFAULT_429_BACKOFF
+                    )
             raise

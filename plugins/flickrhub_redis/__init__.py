@@ -15,6 +15,7 @@ All keys start with ``FLICKRHUB_REDIS_PREFIX`` (``<p>``, default ``flickrhub:``)
 ``<p>cache:stats``                 hash: cluster-wide cache ``hits``/``misses``
 ``<p>oauth:req:<oauth_token>``     pending OAuth request token, single use
 ``<p>ratelimit:<consumer_key>``    GCRA theoretical arrival time (µs, server clock)
+``<p>lease:<id>``                  the worker running the job, while it runs
 =================================  ==============================================
 
 One client (one connection pool) per runtime serves all four stores; it connects

@@ -8,7 +8,10 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
 
@@ -20,6 +23,11 @@ COMMAND_TIMEOUT = 10.0
 #: POOL_TIMEOUT) instead of failing, as redis-py's default pool would.
 MAX_CONNECTIONS = 100
 POOL_TIMEOUT = 5.0
+#: A command that fails on a broken connection is sent again on a new one, this many
+#: times. After a Redis restart every pooled connection is dead: without this, each
+#: one fails one command (a job's save, a rate-limiter slot) before it is replaced.
+#: Timeouts are not retried (a slow Redis would hang callers three times as long).
+COMMAND_RETRIES = 3
 
 
 def connect(url: str) -> Redis:
@@ -32,6 +40,8 @@ def connect(url: str) -> Redis:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
             client_name="flickrhub",
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), COMMAND_RETRIES),
+            retry_on_error=[RedisConnectionError],
         )
         return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     except ValueError:

@@ -20,11 +20,14 @@ Keys (``<p>`` is the prefix):
 * ``<p>cancel:<id>``: a cancel request (:class:`~flickrhub_core.stores.CancelRequests`),
   apart from the record the worker rewrites; ``get`` and ``list`` set
   ``cancel_requested`` from it. It expires after ``CANCEL_TTL``.
+* ``<p>lease:<id>``: the worker running the job (:class:`~flickrhub_core.stores.JobLeases`),
+  with the lease's TTL; taken and renewed with one script, given up only by its holder.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -48,6 +51,14 @@ _FIND_IDEMPOTENT = """
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
 return redis.call('GET', ARGV[1] .. id)
+"""
+
+# Take or renew the lease unless another holder has it. KEYS: lease. ARGV: holder, ttl ms.
+_TAKE_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 # Drop the idempotency entry only if it still names this job (a newer one may own it).
@@ -89,6 +100,7 @@ class RedisJobStore:
         self._max_listed = max_listed
         self._find_idempotent = client.register_script(_FIND_IDEMPOTENT)
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+        self._take_lease = client.register_script(_TAKE_LEASE)
 
     def ttl_of(self, job: Job) -> int | None:
         """Seconds a job's record lives, or None for no expiry (pending, or TTL 0)."""
@@ -133,6 +145,13 @@ class RedisJobStore:
 
     async def cancel_requested(self, job_id: str) -> bool:
         return bool(await self._r.exists(self._keys.cancel(job_id)))
+
+    async def take_lease(self, job_id: str, holder: str, ttl: float) -> bool:
+        ms = max(1, math.ceil(ttl * 1000))
+        return bool(await self._take_lease(keys=[self._keys.lease(job_id)], args=[holder, ms]))
+
+    async def drop_lease(self, job_id: str, holder: str) -> None:
+        await self._delete_if_equal(keys=[self._keys.lease(job_id)], args=[holder])
 
     async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
