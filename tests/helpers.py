@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import types
+from collections.abc import Callable
+
 import flickrhub_replace
 import flickrhub_rest
 import flickrhub_upload
+from flickrhub_core import Job, Target, hookimpl
 from flickrhub_core.plugins import Plugins, load_plugins
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import StoredToken
 
 BUILTIN_TARGETS = [
     ("rest", flickrhub_rest),
@@ -17,3 +24,38 @@ BUILTIN_TARGETS = [
 def builtin_plugins(*extra: tuple[str, object]) -> Plugins:
     """The built-in targets plus ``extra``, without looking at installed entry points."""
     return load_plugins([], found=[], extra=[*BUILTIN_TARGETS, *extra])
+
+
+def targets_plugin(*targets: Target, name: str = "test_targets") -> tuple[str, object]:
+    """A plugin module registering ``targets``, for ``builtin_plugins`` or ``make_runtime``."""
+
+    @hookimpl
+    def register_targets(register: Callable[[Target], None]) -> None:
+        for target in targets:
+            register(target)
+
+    module = types.ModuleType(name)
+    module.register_targets = register_targets  # type: ignore[attr-defined]
+    return (name, module)
+
+
+def connected_token(user_id: str = "u1", user_nsid: str = "1@N01") -> StoredToken:
+    """A connected account signed with the test consumer pair ("key", "secret")."""
+    return StoredToken(
+        user_id=user_id,
+        consumer_key="key",
+        consumer_secret="secret",
+        token="t",
+        token_secret="ts",
+        user_nsid=user_nsid,
+    )
+
+
+async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
+    """The job once it reached a terminal state (fails the test after ``timeout``)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await rt.jobs.get(job_id)
+            if job is not None and job.state.finished:
+                return job
+            await asyncio.sleep(0.01)

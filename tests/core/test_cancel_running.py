@@ -17,9 +17,10 @@ from flickrhub_core.errors import JobCancelled
 from flickrhub_core.jobs import queue_name
 from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime, encode_message
-from flickrhub_core.stores import CancelRequests, StoredToken
+from flickrhub_core.stores import CancelRequests
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.photos import follow_ticket
+from tests.helpers import connected_token, finished
 
 
 class Sleeper(Target):
@@ -115,16 +116,7 @@ def fast_watch(monkeypatch: pytest.MonkeyPatch) -> None:
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(plugin())
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:
@@ -139,15 +131,6 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
         yield worker
     finally:
         await worker.stop(grace=1)
-
-
-async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = await rt.jobs.get(job_id)
-            if job is not None and job.state.finished:
-                return job
-            await asyncio.sleep(0.01)
 
 
 async def running(rt: Runtime, target: str, **fields: Any) -> Job:

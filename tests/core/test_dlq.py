@@ -18,6 +18,7 @@ from flickrhub_core.jobs import DLQ, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
+from tests.helpers import finished
 
 
 class Flaky(Target):
@@ -83,15 +84,6 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
         yield worker
     finally:
         await worker.stop(grace=1)
-
-
-async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = await rt.jobs.get(job_id)
-            if job is not None and job.state.finished:
-                return job
-            await asyncio.sleep(0.01)
 
 
 async def dead_job(rt: Runtime, *, owner: str = "default", age: float = 0, **fields: Any) -> Job:

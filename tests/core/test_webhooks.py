@@ -25,7 +25,6 @@ from flickrhub_api import create_app
 from flickrhub_core import Job, JobError, JobState, Target, TargetContext, hookimpl
 from flickrhub_core.errors import InvalidRequest
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import StoredToken
 from flickrhub_core.webhooks import (
     PLUGIN_NAME,
     WebhookDispatcher,
@@ -35,6 +34,7 @@ from flickrhub_core.webhooks import (
     keyring_of,
 )
 from flickrhub_core.worker import WorkerHost
+from tests.helpers import connected_token
 
 SECRET = "whsec-top-secret-value"
 PAYLOAD_KEYS = [
@@ -193,16 +193,7 @@ async def rt(
 ) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(), **options)
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:

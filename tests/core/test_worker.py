@@ -16,6 +16,7 @@ from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
+from tests.helpers import connected_token, finished, targets_plugin
 
 
 class Scripted(Target):
@@ -54,17 +55,6 @@ class Write(Scripted):
     name = "write"
 
 
-def targets_plugin(*targets: Target) -> tuple[str, object]:
-    @hookimpl
-    def register_targets(register: Callable[[Target], None]) -> None:
-        for target in targets:
-            register(target)
-
-    module = types.ModuleType("test_targets")
-    module.register_targets = register_targets  # type: ignore[attr-defined]
-    return ("test_targets", module)
-
-
 @pytest.fixture(autouse=True)
 def reset_scripts() -> None:
     for cls in (Scripted, Unsafe, CachedRead, Write):
@@ -76,16 +66,7 @@ def reset_scripts() -> None:
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(Scripted(), Unsafe(), CachedRead(), Write()))
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:
@@ -100,15 +81,6 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
         yield worker
     finally:
         await worker.stop(grace=1)
-
-
-async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = await rt.jobs.get(job_id)
-            if job is not None and job.state.finished:
-                return job
-            await asyncio.sleep(0.01)
 
 
 async def submit(rt: Runtime, target: str = "scripted", **fields: Any) -> Job:

@@ -22,8 +22,9 @@ import pytest
 from flickrhub_core import Job, JobError, JobState, Target, TargetContext, hookimpl
 from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import JobLeases, StoredToken
+from flickrhub_core.stores import JobLeases
 from flickrhub_core.worker import WorkerHost
+from tests.helpers import connected_token, finished
 
 OTHER = "another-worker"
 
@@ -88,16 +89,7 @@ async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(), job_lease_seconds=1.0)
     runtime.backends.jobs = LeasingStore()
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:
@@ -117,15 +109,6 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
 def store(rt: Runtime) -> LeasingStore:
     assert isinstance(rt.jobs, LeasingStore) and isinstance(rt.jobs, JobLeases)
     return rt.jobs
-
-
-async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = await rt.jobs.get(job_id)
-            if job is not None and job.state.finished:
-                return job
-            await asyncio.sleep(0.01)
 
 
 async def test_a_job_another_worker_runs_is_not_run_again(rt: Runtime, host: WorkerHost) -> None:

@@ -32,9 +32,9 @@ from flickrhub_core.flickr import Credentials
 from flickrhub_core.flickr.errors import http_error
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings
-from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.session import UserFlickr
+from tests.helpers import connected_token, finished
 
 REST = "/api/v1/flickr/rest"
 #: Aliased: pytest would try to collect a name starting with "Test".
@@ -92,16 +92,7 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin())
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:
@@ -116,15 +107,6 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
         yield worker
     finally:
         await worker.stop(grace=1)
-
-
-async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = await rt.jobs.get(job_id)
-            if job is not None and job.state.finished:
-                return job
-            await asyncio.sleep(0.01)
 
 
 class FailingSaves:
@@ -317,16 +299,7 @@ async def flaky_rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtim
     module.register_targets = register_targets  # type: ignore[attr-defined]
     runtime = make_runtime(("flaky_targets", module))
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     worker = WorkerHost(runtime, concurrency=2)
     await worker.start()
     Flaky.calls = FlakyPhoto.calls = 0

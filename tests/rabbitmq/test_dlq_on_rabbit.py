@@ -16,9 +16,8 @@ from flickrhub_core.cancel import request_cancel
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
-from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import builtin_plugins
+from tests.helpers import builtin_plugins, connected_token
 from tests.rabbitmq.conftest import MakeBroker
 
 
@@ -68,16 +67,7 @@ async def rt(settings: Settings, make_broker: MakeBroker) -> AsyncIterator[Runti
     )
     STORE["jobs"] = runtime.jobs
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     worker = WorkerHost(runtime, ["outage"], concurrency=4)
     await worker.start()
     try:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import types
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
 
-from flickrhub_core import Job, JobError, JobState, Target, TargetContext, hookimpl
+from flickrhub_core import Job, JobError, JobState, Target, TargetContext
 from flickrhub_core.broker import MemoryBroker
 from flickrhub_core.broker.rabbitmq import RabbitBroker
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings, load_settings
-from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import builtin_plugins
+from tests.helpers import builtin_plugins, connected_token, targets_plugin
 from tests.rabbitmq.conftest import MakeBroker
 
 
@@ -35,17 +33,6 @@ class Scripted(Target):
         return step
 
 
-def targets_plugin(*targets: Target) -> tuple[str, object]:
-    @hookimpl
-    def register_targets(register: Callable[[Target], None]) -> None:
-        for target in targets:
-            register(target)
-
-    module = types.ModuleType("rabbit_test_targets")
-    module.register_targets = register_targets  # type: ignore[attr-defined]
-    return ("rabbit_test_targets", module)
-
-
 @pytest.fixture
 async def rt(settings: Settings, make_broker: MakeBroker) -> AsyncIterator[Runtime]:
     Scripted.script = []
@@ -57,16 +44,7 @@ async def rt(settings: Settings, make_broker: MakeBroker) -> AsyncIterator[Runti
         consumer=Credentials("key", "secret"),
     )
     await runtime.start()
-    await runtime.tokens.put(
-        StoredToken(
-            user_id="u1",
-            consumer_key="key",
-            consumer_secret="secret",
-            token="t",
-            token_secret="ts",
-            user_nsid="1@N01",
-        )
-    )
+    await runtime.tokens.put(connected_token())
     try:
         yield runtime
     finally:
