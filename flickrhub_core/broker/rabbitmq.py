@@ -63,6 +63,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
+import stamina
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -96,6 +97,8 @@ PUBLISH_TIMEOUT = 10.0
 DEFAULT_PUBLISH_TIMEOUT = 5.0
 #: Seconds a publish waits for a lost connection to come back before it gives up.
 RECONNECT_WAIT = 1.0
+#: Seconds a consumer's start may keep retrying a declaration the broker failed.
+CONSUME_RETRY_SECONDS = 30.0
 #: Seconds to wait for the TCP + AMQP handshake at start.
 CONNECT_TIMEOUT = 10.0
 #: An unused delay queue vanishes this long after its TTL (its last declaration).
@@ -501,7 +504,25 @@ class RabbitBroker(Broker):
     # --- consuming --------------------------------------------------------------------
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
+        """Start consuming ``queue``. RabbitMQ before 4.1 may close the whole connection
+        (541 INTERNAL_ERROR) when two clients declare the same new queue at once
+        (rabbitmq-server#13727), as workers starting together do; the robust connection
+        comes back and declaring is idempotent, so the start is tried again."""
+        async for attempt in stamina.retry_context(
+            on=ServiceUnavailable,
+            timeout=CONSUME_RETRY_SECONDS,
+            attempts=None,
+            wait_initial=0.2,
+            wait_max=2.0,
+        ):
+            with attempt:
+                return await self._consume_once(queue, handler, prefetch=prefetch)
+        raise AssertionError("unreachable: stamina raises once it gives up")
+
+    async def _consume_once(self, queue: str, handler: Handler, *, prefetch: int) -> Consumer:
         name = self._name(queue)
+        await self._await_connection()
+        self._declared.discard(name)  # a retry follows a failure: declare for real
         await self._ensure_queue(name)
         async with _unavailable(f"open a channel for {name!r}"):
             channel = await self._require().channel(publisher_confirms=False)

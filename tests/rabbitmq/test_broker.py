@@ -436,6 +436,44 @@ async def test_reconnects_after_the_network_drops(
     await _check_publish_and_consume_survive(broker, got, cut)
 
 
+async def test_a_consumer_start_survives_the_connection_closing_during_declaration(
+    make_broker: MakeBroker, proxy: DroppingProxy, rabbit_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As RabbitMQ < 4.1 does (541 INTERNAL_ERROR) when two workers declare one new queue
+    # at the same moment: the start waits for the reconnect and declares again.
+    broker = await make_broker(fast_reconnect(via_proxy(rabbit_url, proxy.port)))
+    real_ensure = broker._ensure_queue
+    drops: list[int] = []
+
+    async def ensure_after_a_drop(name: str) -> None:
+        if not drops:
+            drops.append(proxy.drop())
+        await real_ensure(name)
+
+    monkeypatch.setattr(broker, "_ensure_queue", ensure_after_a_drop)
+    got = Recorder()
+    async with asyncio.timeout(30):
+        await broker.consume("flickr_rest", got, prefetch=2)
+    assert drops and drops[0] >= 1
+    await broker.publish("flickr_rest", b"after")
+    await eventually(lambda: got.seen == [(b"after", False)], timeout=10)
+
+
+async def test_workers_starting_together_on_new_queues_all_consume(
+    make_broker: MakeBroker,
+) -> None:
+    brokers = [await make_broker() for _ in range(4)]
+    got = Recorder()
+    queues = ("flickr_rest", "flickr_upload", "flickr_replace")
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(b.consume(q, got, prefetch=1) for b in brokers for q in queues))
+    for queue in queues:
+        await brokers[0].publish(queue, queue.encode())
+    await eventually(
+        lambda: sorted(body for body, _ in got.seen) == sorted(q.encode() for q in queues)
+    )
+
+
 def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=30, check=False
