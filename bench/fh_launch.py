@@ -1,8 +1,5 @@
-"""Start the ``flickrhub`` CLI, optionally with another httpx transport behind the
-Flickr client (the product code is not changed; this only wraps its constructor).
+"""Start the ``flickrhub`` CLI as the product ships it.
 
-``BENCH_HTTPX_TRANSPORT``: ``default`` (httpx's own) or ``aiohttp`` (httpx-aiohttp's
-``AiohttpTransport``, keeping httpx's API).
 ``BENCH_PROFILE``: a path: run under cProfile and dump stats there on exit.
 """
 
@@ -10,28 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
-
-def _patch_transport() -> None:
-    from flickrhub_core import runtime
-    from flickrhub_core.flickr.client import FlickrClient
-
-    class AiohttpBackedClient(FlickrClient):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            from httpx_aiohttp import AiohttpTransport
-
-            kwargs.setdefault("transport", AiohttpTransport())
-            super().__init__(*args, **kwargs)
-
-    runtime.FlickrClient = AiohttpBackedClient  # type: ignore[misc]
+from flickrhub_core.cli import cli
 
 
 def main() -> None:
-    if os.environ.get("BENCH_HTTPX_TRANSPORT", "default") == "aiohttp":
-        _patch_transport()
-    from flickrhub_core.cli import cli
-
     profile = os.environ.get("BENCH_PROFILE")
     if not profile:
         cli(prog_name="flickrhub")

@@ -220,9 +220,7 @@ class Context:
         )
         return env
 
-    def fh_env(
-        self, data_dir: Path, *, transport: str = "default", log_level: str = "info", **extra: str
-    ) -> dict[str, str]:
+    def fh_env(self, data_dir: Path, *, log_level: str = "info", **extra: str) -> dict[str, str]:
         env = self.common_env()
         s = self.standin_url
         env.update(
@@ -243,7 +241,6 @@ class Context:
             FLICKRHUB_MAX_PENDING_JOBS="0",
             FLICKRHUB_CLIENT_RATE_LIMIT_PER_MINUTE="0",
             WORKER_CONCURRENCY=str(self.concurrency),
-            BENCH_HTTPX_TRANSPORT=transport,
         )
         env.update(extra)
         return env
@@ -256,10 +253,8 @@ class System:
     key: str  # table label
     kind: str  # bare | flickrhub | celery | dramatiq | taskiq
     procs: int = 1  # processes as the system counts them (for the "same process count")
-    transport: str = "default"
     label: str = ""
     targets: tuple[str, ...] = ("rest",)
-    experiments: str = ""
 
     @property
     def queue(self) -> str:
@@ -274,8 +269,7 @@ class System:
         if self.kind == "bare":
             return [[PY, "-m", "peers.bare"] for _ in range(self.procs)]
         if self.kind == "flickrhub":
-            launcher = "fh_experiments.py" if self.experiments else "fh_launch.py"
-            cmd = [PY, str(BENCH / launcher), "worker", "--concurrency", c]
+            cmd = [PY, str(BENCH / "fh_launch.py"), "worker", "--concurrency", c]
             for target in self.targets:
                 cmd += ["--target", target]
             return [cmd for _ in range(self.procs)]
@@ -334,30 +328,10 @@ def systems_for(names: list[str]) -> list[System]:
             "bare ×2", "bare", 2, label="bare aio-pika consumer (ceiling), 2 processes"
         ),
         "flickrhub": System(
-            "FlickrHub worker ×1",
-            "flickrhub",
-            1,
-            label="FlickrHub worker, 1 process, httpx default transport",
+            "FlickrHub worker ×1", "flickrhub", 1, label="FlickrHub worker, 1 process"
         ),
         "flickrhub2": System(
-            "FlickrHub worker ×2",
-            "flickrhub",
-            2,
-            label="FlickrHub worker, 2 processes, httpx default transport",
-        ),
-        "flickrhub-aiohttp": System(
-            "FlickrHub worker ×1 (httpx-aiohttp)",
-            "flickrhub",
-            1,
-            transport="aiohttp",
-            label="FlickrHub worker, 1 process, httpx-aiohttp transport",
-        ),
-        "flickrhub2-aiohttp": System(
-            "FlickrHub worker ×2 (httpx-aiohttp)",
-            "flickrhub",
-            2,
-            transport="aiohttp",
-            label="FlickrHub worker, 2 processes, httpx-aiohttp",
+            "FlickrHub worker ×2", "flickrhub", 2, label="FlickrHub worker, 2 processes"
         ),
         "celery": System("Celery prefork 4", "celery", 4, label="Celery 5, prefork × 4"),
         "dramatiq": System(
@@ -365,19 +339,6 @@ def systems_for(names: list[str]) -> list[System]:
         ),
         "taskiq": System("taskiq ×2", "taskiq", 2, label="taskiq, 2 worker processes"),
     }
-    for name in names:
-        # flickrhub+EXP1+EXP2 (and flickrhub-aiohttp+...): bench-only experiments
-        base, _, exps = name.partition("+")
-        if exps and base in catalogue and catalogue[base].kind == "flickrhub":
-            b = catalogue[base]
-            catalogue[name] = System(
-                f"{b.key} +{exps.replace('+', ' +')}",
-                "flickrhub",
-                b.procs,
-                transport=b.transport,
-                label=f"{b.label}, experiments {exps}",
-                experiments=exps.replace("+", ","),
-            )
     unknown = [n for n in names if n not in catalogue]
     if unknown:
         raise SystemExit(f"unknown system(s) {unknown}; choose from {sorted(catalogue)}")
@@ -406,12 +367,12 @@ def new_run_dir(ctx: Context, name: str) -> RunDir:
     return RunDir(path, data, logs)
 
 
-async def prepare(ctx: Context, system_kind: str, run: RunDir, transport: str = "default") -> None:
+async def prepare(ctx: Context, system_kind: str, run: RunDir) -> None:
     """A clean vhost and Redis DB; for FlickrHub, the bench user's token."""
     await asyncio.to_thread(reset_vhost)
     await flushdb()
     if system_kind == "flickrhub":
-        env = ctx.fh_env(run.data, transport=transport, log_level="warning")
+        env = ctx.fh_env(run.data, log_level="warning")
         done = await asyncio.to_thread(
             subprocess.run,
             [PY, str(BENCH / "publisher.py"), "--setup-token"],
@@ -459,23 +420,18 @@ async def publish(ctx: Context, system: System, run: RunDir, n: int, rate: float
 
 
 def start_workers(ctx: Context, system: System, run: RunDir) -> list[Proc]:
-    if system.kind == "flickrhub":
-        env = ctx.fh_env(run.data, transport=system.transport, BENCH_EXPERIMENTS=system.experiments)
-    else:
-        env = ctx.common_env()
+    env = ctx.fh_env(run.data) if system.kind == "flickrhub" else ctx.common_env()
     cwd = run.path if system.kind == "flickrhub" else BENCH
     return [
         Proc(f"worker{i}", cmd, env, cwd, run.logs) for i, cmd in enumerate(system.worker_cmds(ctx))
     ]
 
 
-def start_apis(
-    ctx: Context, run: RunDir, count: int, transport: str = "default"
-) -> tuple[list[Proc], list[str]]:
+def start_apis(ctx: Context, run: RunDir, count: int) -> tuple[list[Proc], list[str]]:
     procs, urls = [], []
     for i in range(count):
         port = free_port()
-        env = ctx.fh_env(run.data, transport=transport)
+        env = ctx.fh_env(run.data)
         cmd = [PY, str(BENCH / "fh_launch.py"), "api", "--host", "127.0.0.1", "--port", str(port)]
         procs.append(Proc(f"api{i}", cmd, env, run.path, run.logs))
         urls.append(f"http://127.0.0.1:{port}")
@@ -729,7 +685,7 @@ async def drain_run(ctx: Context, system: System, n: int) -> dict[str, Any]:
     """Fill the queue with N jobs, then start the workers and time the drain between
     2 % and 100 % done (startup excluded)."""
     run = new_run_dir(ctx, system.key)
-    await prepare(ctx, system.kind, run, system.transport)
+    await prepare(ctx, system.kind, run)
     pub = await publish(ctx, system, run, n, 0)
     redis = Redis.from_url(REDIS_URL)
     progress = Progress(system.kind, redis)
@@ -785,7 +741,7 @@ async def drain_run(ctx: Context, system: System, n: int) -> dict[str, Any]:
 async def steady_run(ctx: Context, system: System, rate: float, seconds: float) -> dict[str, Any]:
     """Workers up and idle; publish at ``rate`` for ``seconds``; publish → done latency."""
     run = new_run_dir(ctx, system.key)
-    await prepare(ctx, system.kind, run, system.transport)
+    await prepare(ctx, system.kind, run)
     n = int(rate * seconds)
     redis = Redis.from_url(REDIS_URL)
     workers = start_workers(ctx, system, run)
@@ -901,17 +857,14 @@ async def api_run(
     workers_n: int,
     *,
     rate: float = 0.0,
-    transport: str = "default",
 ) -> dict[str, Any]:
     """API processes + worker processes; the load generator posts N jobs (closed loop,
     or at ``rate``); throughput from the first request to the last job done."""
-    system = System(
-        f"FlickrHub API ×{apis} + worker ×{workers_n}", "flickrhub", workers_n, transport=transport
-    )
+    system = System(f"FlickrHub API ×{apis} + worker ×{workers_n}", "flickrhub", workers_n)
     run = new_run_dir(ctx, "api")
-    await prepare(ctx, "flickrhub", run, transport)
+    await prepare(ctx, "flickrhub", run)
     redis = Redis.from_url(REDIS_URL)
-    api_procs, urls = start_apis(ctx, run, apis, transport)
+    api_procs, urls = start_apis(ctx, run, apis)
     workers = start_workers(ctx, system, run)
     try:
         await wait_http(urls, api_procs)
@@ -1163,25 +1116,20 @@ async def soak_run(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-async def profile_run(
-    ctx: Context, n: int, out_dir: Path, transport: str, experiments: str = ""
-) -> dict[str, Any]:
+async def profile_run(ctx: Context, n: int, out_dir: Path) -> dict[str, Any]:
     """Drain N jobs through one FlickrHub worker under py-spy (sampling, native off),
     and again under cProfile for exact call counts."""
     results: dict[str, Any] = {}
-    system = System(
-        "FlickrHub worker ×1", "flickrhub", 1, transport=transport, experiments=experiments
-    )
+    system = System("FlickrHub worker ×1", "flickrhub", 1)
     # py-spy: attach to the worker once it runs.
     run = new_run_dir(ctx, "profile-pyspy")
-    await prepare(ctx, "flickrhub", run, transport)
+    await prepare(ctx, "flickrhub", run)
     await publish(ctx, system, run, n, 0)
     redis = Redis.from_url(REDIS_URL)
     progress = Progress("flickrhub", redis)
     await progress.arm(n)
     workers = start_workers(ctx, system, run)
-    tag = transport + (f"+{experiments.replace(',', '+')}" if experiments else "")
-    collapsed = out_dir / f"pyspy-{tag}.txt"
+    collapsed = out_dir / "pyspy.txt"
     # Attach once 5 % are done: startup (imports, connections) stays out of the profile.
     await wait_done(progress, max(1, n // 20), workers, timeout=120)
     spy = subprocess.Popen(
@@ -1213,14 +1161,12 @@ async def profile_run(
     results["pyspy"] = str(collapsed)
     # cProfile: same drain, the worker dumps its stats when it stops.
     run = new_run_dir(ctx, "profile-cprofile")
-    await prepare(ctx, "flickrhub", run, transport)
+    await prepare(ctx, "flickrhub", run)
     await publish(ctx, system, run, n, 0)
     progress = Progress("flickrhub", redis)
     await progress.arm(n)
-    stats = out_dir / f"cprofile-{tag}.prof"
-    env = ctx.fh_env(
-        run.data, transport=transport, BENCH_PROFILE=str(stats), BENCH_EXPERIMENTS=experiments
-    )
+    stats = out_dir / "cprofile.prof"
+    env = ctx.fh_env(run.data, BENCH_PROFILE=str(stats))
     workers = [Proc("worker0", system.worker_cmds(ctx)[0], env, run.path, run.logs)]
     try:
         await wait_done(progress, n, workers, timeout=max(120.0, n / 5))
@@ -1231,17 +1177,15 @@ async def profile_run(
     results["cprofile"] = str(stats)
     log_lines = sum(1 for _ in (run.logs / "worker0.log").open(errors="replace"))
     results["worker_log_lines_per_job"] = log_lines / n
-    results["redis_commands_per_job"] = await redis_commands_per_job(ctx, system, transport)
+    results["redis_commands_per_job"] = await redis_commands_per_job(ctx, system)
     return results
 
 
-async def redis_commands_per_job(
-    ctx: Context, system: System, transport: str, n: int = 200
-) -> dict[str, float]:
+async def redis_commands_per_job(ctx: Context, system: System, n: int = 200) -> dict[str, float]:
     """Redis commands per job of the worker alone, from ``MONITOR`` (db 14 only), for a
     small drain: what each job costs in round trips."""
     run = new_run_dir(ctx, "profile-redis")
-    await prepare(ctx, "flickrhub", run, transport)
+    await prepare(ctx, "flickrhub", run)
     await publish(ctx, system, run, n, 0)
     redis = Redis.from_url(REDIS_URL)
     progress = Progress("flickrhub", redis)
@@ -1504,9 +1448,10 @@ def render(report: dict[str, Any]) -> str:
     if profile:
         lines.append("### Profile of one FlickrHub worker (see profile_top.py)")
         lines.append("")
-        for transport, p in profile.items():
+        # One entry per profiled setup (older reports: one per httpx transport).
+        for setup, p in profile.items():
             lines.append(
-                f"* {transport} transport: {p['worker_log_lines_per_job']:.2f} log lines "
+                f"* {setup}: {p['worker_log_lines_per_job']:.2f} log lines "
                 f"per job; Redis commands per job: "
                 + ", ".join(f"{k} {v:.2f}" for k, v in p["redis_commands_per_job"].items())
             )
@@ -1689,13 +1634,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if "profile" in modes:
                 out = Path(args.out).resolve()
                 out.mkdir(parents=True, exist_ok=True)
-                exps = args.profile_experiments
-                for transport in args.profile_transports.split(","):
-                    label = transport + (f"+{exps}" if exps else "")
-                    log(f"profile FlickrHub worker ({label}), N={args.n}")
-                    prof = await guarded("profile", profile_run(ctx, args.n, out, transport, exps))
-                    if prof is not None:
-                        report.setdefault("profile", {})[label] = prof
+                log(f"profile FlickrHub worker ×1, N={args.n}")
+                prof = await guarded("profile", profile_run(ctx, args.n, out))
+                if prof is not None:
+                    report["profile"] = {"FlickrHub worker ×1": prof}
         finally:
             await asyncio.to_thread(drop_vhost)
             await flushdb()
@@ -1717,7 +1659,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument(
         "--systems",
-        default="bare,bare2,flickrhub,flickrhub2,flickrhub-aiohttp,celery,dramatiq,taskiq",
+        default="bare,bare2,flickrhub,flickrhub2,celery,dramatiq,taskiq",
         help="systems for the drain mode",
     )
     parser.add_argument("--steady-systems", default="bare,flickrhub,celery,dramatiq,taskiq")
@@ -1746,12 +1688,6 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(BENCH / "results"))
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
-    parser.add_argument("--profile-transports", default="default,aiohttp")
-    parser.add_argument(
-        "--profile-experiments",
-        default="",
-        help="comma list of fh_experiments.py patches to profile with (default none)",
-    )
     parser.add_argument(
         "--render",
         type=Path,
@@ -1762,6 +1698,7 @@ def main() -> None:
     if args.render is not None:
         print(render(json.loads(args.render.read_text())))
         return
+    systems_for([*args.systems.split(","), *args.steady_systems.split(",")])  # fail early
     args.enqueue_apis = [int(x) for x in args.enqueue_apis.split(",") if x.strip()]
     if not args.api_setups:
         args.api_setups = [(1, 1), (1, 2)]

@@ -1,7 +1,7 @@
 """Summaries of the profiles ``harness.py --modes profile`` writes.
 
-    python profile_top.py pyspy results/pyspy-default.txt [--top 30] [--match flickrhub]
-    python profile_top.py cprofile results/cprofile-default.prof [--top 40]
+    python profile_top.py pyspy results/pyspy.txt [--top 30] [--match flickrhub]
+    python profile_top.py cprofile results/cprofile.prof [--top 40]
 
 py-spy's raw format is one collapsed stack per line (``frame;frame;... count``).
 The summary gives, per function, its share of samples as the leaf ("self") and

@@ -14,6 +14,7 @@ HTTP envelope and status in one place.
     ├── Unauthorized              401  missing or unknown API key
     ├── NotFound                  404  unknown (or someone else's) user, job, ...
     ├── Conflict                  409
+    │   └── JobAlreadyFinished    409  a save would change a finished job's state
     ├── TooManyRequests           429  the client's request rate is over its limit
     ├── ServiceUnavailable        503  a dependency is down or full
     ├── ConfigError                    bad settings: refuses to start
@@ -72,6 +73,40 @@ class NotFound(FlickrHubError):
 class Conflict(FlickrHubError):
     code = "ERR_CONFLICT"
     http_status = 409
+
+
+class JobAlreadyFinished(Conflict):
+    """A save would change the state of a job that has finished (``JobStore.save``).
+
+    A finished job's state is final: when two writers race (a worker whose lease
+    lapsed and the one that took the job over, or the API's cancel and a worker),
+    the first outcome stored stands and the later writer hears this.
+    """
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(
+            f"job {job_id} has already finished ({state}): its state cannot change",
+            details={"job_id": job_id, "state": state},
+        )
+        self.job_id = job_id
+        #: The state the job finished in, as stored.
+        self.state = state
+
+
+class JobAlreadyStarted(Conflict):
+    """A save would record a job a worker has started as never started (``JobStore.save``).
+
+    The API cancels a queued job by saving it ``cancelled``; if a worker took the job
+    since the API read it, that save is refused, and the cancel becomes a request the
+    worker honours (:mod:`flickrhub_core.cancel`) instead of overwriting its run.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"job {job_id} has started: it can only be asked to stop",
+            details={"job_id": job_id},
+        )
+        self.job_id = job_id
 
 
 class TooManyRequests(FlickrHubError):

@@ -59,6 +59,9 @@ class Job(BaseModel):
     state: JobState = JobState.QUEUED
     attempts: int = 0
     max_attempts: int = 3
+    #: Attempts Flickr refused with 429 that were not counted in ``attempts``
+    #: (at most ``FLICKRHUB_RATE_LIMITED_RETRIES``).
+    rate_limited: int = 0
     result: Any = None
     error: dict[str, Any] | None = None
     from_cache: bool = False
@@ -132,6 +135,7 @@ class Job(BaseModel):
             "attempts": self.attempts,
             "attempts_made": self.attempts,
             "max_attempts": self.max_attempts,
+            "rate_limited": self.rate_limited,
             "result": self.result,
             "error": self.error,
             "from_cache": self.from_cache,

@@ -146,7 +146,7 @@ EVENTS: dict[str, LogEvent] = {
     ),
     # --- job lifecycle (Runtime.emit; also sent to plugins' job_event) -----------------
     "job_enqueued": _job_event("a job was stored and published to its queue"),
-    "job_started": _job_event("an attempt of a job starts"),
+    "job_started": _job_event("an attempt of a job starts", "debug"),
     "job_retrying": _job_event("an attempt failed with a retryable error; another follows"),
     "job_completed": _job_event("a job succeeded (from Flickr or the cache)"),
     "job_failed": _job_event("a job failed for good (not retryable)"),
@@ -203,6 +203,14 @@ EVENTS: dict[str, LogEvent] = {
         ("job_id", *ERROR_FIELDS),
         job=True,
     ),
+    "job_store_unavailable": LogEvent(
+        "warning",
+        "worker",
+        "a backend (the job store) was away while handling a job: the worker keeps the "
+        "message and tries the job again with backoff, for up to "
+        "FLICKRHUB_STORE_WAIT_SECONDS, before it requeues it",
+        ("job_id", "try_number", "error"),
+    ),
     "job_lease_busy": LogEvent(
         "info",
         "worker",
@@ -221,6 +229,14 @@ EVENTS: dict[str, LogEvent] = {
         "worker",
         "a running job's lease could not be renewed (the job store is away); tried again",
         ("job_id", "error"),
+    ),
+    "job_already_finished": LogEvent(
+        "warning",
+        "worker",
+        "a job's outcome was not stored: another worker (its lease had lapsed) or the API "
+        "finished the job first, and that outcome stands; nothing is announced again",
+        ("state", "stored_state"),
+        job=True,
     ),
     "target_backend_unavailable": LogEvent(
         "warning",
@@ -394,7 +410,19 @@ EVENTS: dict[str, LogEvent] = {
         "info", "stores", "a deferred archive write succeeded", ("job_id",)
     ),
     "job_archive_failed": LogEvent(
-        "error", "stores", "a deferred archive write failed for good", ("job_id", "error")
+        "error",
+        "stores",
+        "a deferred archive write failed for good: one job's (MongoDB, `job_id`) or a "
+        "batch of `jobs` (SQLite)",
+        ("job_id", "jobs", "error"),
+    ),
+    "job_archive_queue_full": LogEvent(
+        "warning",
+        "stores",
+        "the local archive's queue is full (SQLite is not keeping up): finished jobs wait "
+        "for room before they are acked; logged once until it empties again (`waits`: "
+        "the jobs that waited so far)",
+        ("pending", "waits"),
     ),
     "job_archive_unwritten": LogEvent(
         "error",

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 
-from flickrhub_core.errors import InvalidRequest, NotFound
+from flickrhub_core.errors import InvalidRequest, JobAlreadyFinished, JobAlreadyStarted, NotFound
 from flickrhub_core.jobs import Job
 from flickrhub_core.stores import BlobInfo, JobQuery, PendingAuth, StoredToken
 
@@ -26,7 +26,9 @@ class MemoryJobStore:
     """Jobs in a dict, oldest evicted past ``max_jobs`` so a long run stays bounded.
 
     Cancel requests (:class:`~flickrhub_core.stores.CancelRequests`) are kept in a set
-    beside the records and set on every job read back.
+    beside the records and set on every job read back. A finished job's state is final
+    (:meth:`~flickrhub_core.stores.JobStore.save`): no await lies between the check
+    and the write, so the check is atomic.
     """
 
     def __init__(self, max_jobs: int = 100_000) -> None:
@@ -37,6 +39,14 @@ class MemoryJobStore:
         self._max = max_jobs
 
     async def save(self, job: Job) -> None:
+        stored = self._jobs.get(job.id)
+        if stored is not None:
+            if stored.state.finished and (
+                job.state is not stored.state or job.finished_at != stored.finished_at
+            ):
+                raise JobAlreadyFinished(job.id, stored.state.value)
+            if stored.started_at is not None and job.started_at is None:
+                raise JobAlreadyStarted(job.id)
         self._jobs[job.id] = job.model_copy()
         pending = self._pending.setdefault(job.owner, set())
         if job.state.finished:
@@ -219,6 +229,8 @@ class MemoryRateLimiter:
 
     Callers reserve their slot before sleeping, so waiting callers are served in
     order and never fail; ``back_off`` pushes every caller of a key back.
+    ``per_hour=0`` means no limit: ``acquire`` then costs nothing unless a back-off
+    is pending.
     """
 
     def __init__(self, per_hour: int, burst: int = 10) -> None:
@@ -227,10 +239,15 @@ class MemoryRateLimiter:
         self._tat: dict[str, float] = {}
 
     async def acquire(self, key: str) -> float:
+        if not self._interval and key not in self._tat:
+            return 0.0  # no limit and no back-off: nothing to wait for or remember
         now = time.monotonic()
         tat = max(self._tat.get(key, now), now)
         wait = max(0.0, tat - now - (self._burst - 1) * self._interval)
-        self._tat[key] = tat + self._interval
+        if self._interval:
+            self._tat[key] = tat + self._interval
+        elif tat <= now:
+            del self._tat[key]  # the back-off is over
         if wait > 0:
             await asyncio.sleep(wait)
         return wait

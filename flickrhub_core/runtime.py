@@ -16,7 +16,13 @@ from flickrhub_core import logs, metrics
 from flickrhub_core.broker import Broker, MemoryBroker
 from flickrhub_core.cancel import request_cancel
 from flickrhub_core.crypto import Keyring, has_secret_key, new_key
-from flickrhub_core.errors import ConfigError, NotFound, ServiceUnavailable
+from flickrhub_core.errors import (
+    ConfigError,
+    JobAlreadyFinished,
+    JobAlreadyStarted,
+    NotFound,
+    ServiceUnavailable,
+)
 from flickrhub_core.events import JobEvent
 from flickrhub_core.flickr import CallRecord, Credentials, Endpoints, FlickrClient
 from flickrhub_core.jobs import Job, JobState, utcnow
@@ -39,6 +45,7 @@ from flickrhub_core.stores import (
     TokenStore,
 )
 from flickrhub_core.targets import Target
+from flickrhub_core.token_cache import CachedTokenStore
 
 Role = Literal["embedded", "api", "worker"]
 #: Seconds a client refused an enqueue (the broker is away) is told to wait
@@ -136,6 +143,9 @@ class Runtime:
             limiter=p.rate_limiter(self)
             or MemoryRateLimiter(s.flickr_rate_limit_per_hour, s.rate_limit_burst),
         )
+        if self.role == "worker" and s.token_cache_seconds > 0:
+            # A worker reads a token per job; only the API must see revocations at once.
+            backends.tokens = CachedTokenStore(backends.tokens, s.token_cache_seconds)
         if self.role != "embedded":
             shared_needed = {
                 "broker": self.broker.shared,
@@ -166,6 +176,13 @@ class Runtime:
     @property
     def tokens(self) -> TokenStore:
         return self.backends.tokens
+
+    @property
+    def token_store(self) -> TokenStore:
+        """The store the ``token_store`` hook chose, without the worker's cache in front:
+        a plugin compares it with its own to know whether its store is the one in use."""
+        tokens = self.backends.tokens
+        return tokens.inner if isinstance(tokens, CachedTokenStore) else tokens
 
     @property
     def blobs(self) -> BlobStore:
@@ -268,21 +285,46 @@ class Runtime:
 
     async def cancel(self, job: Job) -> Job:
         """Cancel a job that has not started; a started or finished one is left alone
-        (a running one is asked to stop instead: :func:`flickrhub_core.cancel.request_cancel`)."""
+        (a running one is asked to stop instead: :func:`flickrhub_core.cancel.request_cancel`,
+        done here when a worker took the job since it was read). Returns the job as it
+        is now: a worker may have started or finished it since it was read."""
         if job.state is not JobState.QUEUED:
             return job
         previous = job.state
         job.state = JobState.CANCELLED
         job.finished_at = utcnow()
-        await self.jobs.save(job)
+        try:
+            await self.jobs.save(job)
+        except JobAlreadyFinished:
+            current = await self.jobs.get(job.id)
+            if current is None:
+                raise
+            return current
+        except JobAlreadyStarted:
+            # A worker took it since it was read: ask that worker to stop it instead.
+            await request_cancel(self.jobs, job)
+            current = await self.jobs.get(job.id)
+            if current is None:
+                raise
+            return current
         # A worker that took the job just before this still sees the request.
         await request_cancel(self.jobs, job)
         await self.emit("job_cancelled", job, previous)
         return job
 
-    async def emit(self, name: str, job: Job, previous: JobState | None) -> None:
-        """Announce a state change to plugins (the archive) and the log."""
-        self.log.info(
+    async def emit(
+        self,
+        name: str,
+        job: Job,
+        previous: JobState | None,
+        *,
+        level: Literal["debug", "info"] = "info",
+    ) -> None:
+        """Announce a state change to plugins (the archive) and the log, at ``level``
+        (``debug`` for the changes every job makes on its way, so ``info`` keeps to a
+        line or two per job; see ``docs/logging.md``)."""
+        log = self.log.debug if level == "debug" else self.log.info
+        log(
             name,
             job_id=job.id,
             user_id=job.user_id,

@@ -102,9 +102,25 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         10.0, ge=1, le=600, validation_alias="FLICKRHUB_JOB_LEASE_SECONDS"
     )
+    #: Flickr 429 answers a job may get without using up an attempt; past them a 429
+    #: counts as a failed attempt.
+    rate_limited_retries: int = Field(
+        10, ge=0, le=1000, validation_alias="FLICKRHUB_RATE_LIMITED_RETRIES"
+    )
+    #: Seconds a worker keeps a message and tries its job again while a backend (the
+    #: job store) is away, before it gives the message back to the queue. Keep it well
+    #: under RabbitMQ's ``consumer_timeout`` (30 minutes by default).
+    store_wait_seconds: float = Field(
+        300.0, ge=0, le=1800, validation_alias="FLICKRHUB_STORE_WAIT_SECONDS"
+    )
     #: A worker serves Prometheus metrics on this port (0: it does not).
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, validation_alias="FLICKRHUB_WORKER_METRICS_PORT"
+    )
+    #: Seconds a worker keeps a user's decrypted token (0: it reads the token store for
+    #: every job). A revocation made through the API reaches workers within this time.
+    token_cache_seconds: float = Field(
+        30.0, ge=0, le=3600, validation_alias="FLICKRHUB_TOKEN_CACHE_SECONDS"
     )
 
     # --- distributed mode (RabbitMQ, Redis) ---------------------------------------------

@@ -8,7 +8,7 @@ All methods are async because every real backend does I/O.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -134,7 +134,17 @@ class JobStore(Protocol):
     """Hot job state: every read and write of a job's record goes through here."""
 
     async def save(self, job: Job) -> None:
-        """Create or replace the whole record."""
+        """Create or replace the whole record, except that, in one atomic check and
+        write that changes nothing when it refuses:
+
+        * a finished job's outcome is final: a save of a stored job that is
+          :attr:`~flickrhub_core.jobs.JobState.finished` with another state or another
+          ``finished_at`` raises :class:`~flickrhub_core.errors.JobAlreadyFinished`
+          (of two workers finishing one job only the first outcome stands). Saving it
+          as it finished (a DLQ replay's link, a webhook delivery's record) replaces it;
+        * a started job stays started: a save without ``started_at`` of a stored job
+          that has one raises :class:`~flickrhub_core.errors.JobAlreadyStarted` (the
+          API cancelling a job it read queued, which a worker took meanwhile)."""
 
     async def get(self, job_id: str) -> Job | None: ...
 
@@ -189,6 +199,25 @@ class JobLeases(Protocol):
 
     async def drop_lease(self, job_id: str, holder: str) -> None:
         """Give the lease up, if ``holder`` has it."""
+
+
+@runtime_checkable
+class CombinedLeases(JobLeases, Protocol):
+    """Optional :class:`JobLeases` extension: fewer round trips for the worker host.
+
+    A store with it takes a lease and reads the job in one round trip, and renews
+    all the leases one host holds in one; the host uses it when it is there and
+    :meth:`JobLeases.take_lease` with :meth:`JobStore.get` otherwise.
+    """
+
+    async def take_lease_and_get(
+        self, job_id: str, holder: str, ttl: float
+    ) -> tuple[bool, Job | None]:
+        """:meth:`JobLeases.take_lease`, and the job as :meth:`JobStore.get` returns it
+        (whether or not the lease was taken)."""
+
+    async def renew_leases(self, job_ids: Sequence[str], holder: str, ttl: float) -> list[str]:
+        """:meth:`JobLeases.take_lease` for each job; the ids another holder has now."""
 
 
 @runtime_checkable

@@ -21,23 +21,29 @@ async def _started() -> None:
 
 
 async def _finished(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = request_id()
+    rid = request_id()
+    response.headers[REQUEST_ID_HEADER] = rid
     started: float = g.get("started", time.perf_counter())
     seconds = time.perf_counter() - started
-    duration_ms = round(seconds * 1000, 2)
+    # Runs for every answer: the request is looked up once, not per attribute.
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    method: str = req.method
+    path: str = req.path
+    status = response.status_code
     # The rule's template (``/api/v1/jobs/<job_id>``), never the path: bounded labels.
-    route = request.url_rule.rule if request.url_rule is not None else None
-    metrics.observe_request(request.method, route, response.status_code, seconds)
+    rule = req.url_rule
+    route = rule.rule if rule is not None else None
+    metrics.observe_request(method, route, status, seconds)
     log = get_runtime().log
-    emit = log.debug if request.path in QUIET_PATHS and response.status_code < 400 else log.info
+    emit = log.debug if path in QUIET_PATHS and status < 400 else log.info
     emit(
         "api_request",
-        method=request.method,
-        path=request.path,  # never the query string: the callback's carries the verifier
+        method=method,
+        path=path,  # never the query string: the callback's carries the verifier
         route=route,
-        status=response.status_code,
-        duration_ms=duration_ms,
-        request_id=request_id(),
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        request_id=rid,
         client_request_id=client_request_id(),
         client=authenticated_owner(),
     )

@@ -365,6 +365,9 @@ class JobView(BaseModel):
     attempts: int
     attempts_made: int
     max_attempts: int
+    rate_limited: int = Field(
+        0, description="Tries Flickr refused with 429, not counted in attempts"
+    )
     result: Any = Field(None, description="Flickr's answer (JSON) once completed")
     error: dict[str, Any] | None = Field(
         None, description="code, message, retryable (and flickr_code, http_status) once failed"

@@ -190,19 +190,28 @@ async def _html_of(response: Response) -> str | None:
 
 
 async def _secure(response: Response) -> Response:
+    # Every answer passes here: the names already set are read once (a werkzeug
+    # ``Headers`` lookup scans the whole list), the missing ones added in one go.
     headers = response.headers
-    for name, value in SECURITY_HEADERS.items():
-        headers.setdefault(name, value)
-    if "Content-Security-Policy" not in headers:
-        config = current_app.config
-        docs = (config["QUART_SCHEMA_SWAGGER_JS_URL"], config["QUART_SCHEMA_SWAGGER_CSS_URL"])
-        headers["Content-Security-Policy"] = content_security_policy(
-            request.path, await _html_of(response), docs
-        )
-    if "Cache-Control" not in headers and not request.path.startswith("/static/"):
-        headers["Cache-Control"] = "no-store"
-    if request.scheme == "https":
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    present = {name.lower() for name, _ in headers.items()}
+    path = request.path
+    added = [
+        (name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present
+    ]
+    if "content-security-policy" not in present:
+        html = await _html_of(response)
+        if html is None and path != DOCS_PATH:
+            policy = BASE_CSP  # what content_security_policy answers without a page
+        else:
+            config = current_app.config
+            docs = (config["QUART_SCHEMA_SWAGGER_JS_URL"], config["QUART_SCHEMA_SWAGGER_CSS_URL"])
+            policy = content_security_policy(path, html, docs)
+        added.append(("Content-Security-Policy", policy))
+    if "cache-control" not in present and not path.startswith("/static/"):
+        added.append(("Cache-Control", "no-store"))
+    if "strict-transport-security" not in present and request.scheme == "https":
+        added.append(("Strict-Transport-Security", HSTS))
+    headers.extend(added)
     if current_app.extensions.get(ORIGINS_KEY):
         response.vary.add("Origin")
         origin = _allowed_origin()

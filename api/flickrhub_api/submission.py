@@ -15,7 +15,6 @@ from quart import Response, request
 from flickrhub_api.context import current_owner
 from flickrhub_api.envelope import envelope, request_id
 from flickrhub_api.limits import ensure_capacity
-from flickrhub_api.models import EnqueueData
 from flickrhub_api.openapi import header_parameter, link
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job
@@ -164,12 +163,17 @@ async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
 
 
 def accepted(job: Job, *, replayed: bool) -> Response:
-    """The 202 answer of every enqueue route (replays included, for old clients)."""
-    data = EnqueueData(
-        job_id=job.id,
-        state=job.state.value,
-        queue=job.queue,
-        status_url=f"{JOBS_PATH}/{job.id}",
-        idempotent_replay=replayed,
-    )
+    """The 202 answer of every enqueue route (replays included, for old clients).
+
+    The fields of :class:`~flickrhub_api.models.EnqueueData` (what the OpenAPI document
+    shows) as a plain dict: they come from a job we hold, so validating them again
+    buys nothing.
+    """
+    data = {
+        "job_id": job.id,
+        "state": job.state.value,
+        "queue": job.queue,
+        "status_url": f"{JOBS_PATH}/{job.id}",
+        "idempotent_replay": replayed,
+    }
     return envelope(data, 202)

@@ -38,6 +38,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Made once: ``json.loads`` with any keyword argument builds a new decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _loads(raw: str | bytes) -> Any:
+    """``json.loads(raw, parse_constant=_refuse_constant)``, decoding bytes as it does."""
+    if isinstance(raw, str):
+        return json.loads(raw, parse_constant=_refuse_constant)
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+
+
 def _unsafe(value: Any) -> str | None:
     """Why ``value`` (parsed JSON) is refused, or None. Iterative: depth is bounded here."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -75,7 +86,7 @@ async def read_json_object() -> dict[str, Any]:
             "send the body as application/json", details={"content_type": request.mimetype}
         )
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = _loads(raw)
     except RecursionError:
         # Deeper than the parser's stack: refused like anything past MAX_DEPTH.
         value = None

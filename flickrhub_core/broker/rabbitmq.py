@@ -21,10 +21,11 @@
 Dead letters with a reason. RabbitMQ cannot add a header to a message it dead-letters
 on ``reject``, so :meth:`RabbitDelivery.dead_letter` publishes a copy to ``flickr_dlq``
 (headers ``x-flickrhub-reason`` and ``x-flickrhub-queue``) with a publisher confirm and
-only then acks the original. If the copy fails, the original goes back to its queue.
-If the connection drops between the two, the original comes back too and the worker
-host, finding its job finished, acks it without a second copy (only an unreadable
-message could be copied twice in that window). Messages RabbitMQ dead-letters itself
+only then acks the original. If the copy fails, the original goes back to its queue;
+the worker host, finding its job finished and dead-lettered, copies it again then. If
+the connection drops between the copy and the ack, the original comes back too and is
+copied a second time: a dead letter is copied at least once, and taking a job's dead
+letters out (below) takes all its copies. Messages RabbitMQ dead-letters itself
 (a quorum queue's delivery limit, an operator's policy) arrive through ``flickr_dlx``
 with RabbitMQ's ``x-death`` header, which :meth:`peek_dead` reads as their reason.
 ``flickr_dlq`` is always a classic queue: peeking gets and requeues, which would count
@@ -33,13 +34,13 @@ dead letters.
 
 Taking dead letters out. AMQP cannot delete one message by id, so
 :meth:`RabbitBroker.take_dead` (called when jobs are replayed or purged) gets the
-queue's messages one by one on a channel of its own, acks those naming the jobs and
-holds the others unacked until it stops (all wanted ids found, the queue's length at
-the start read, or :data:`DEAD_SCAN_LIMIT` messages), then requeues them: RabbitMQ puts
-them back in their places. If anything fails midway, closing the channel requeues
-what it held; only the acked messages are gone. A message another reader holds at
-that moment (a concurrent peek) is missed and stays: the job store, not this queue,
-says what is dead.
+queue's messages one by one on a channel of its own, acks those naming the jobs (every
+copy: a job may have several, see above) and holds the others unacked until it stops
+(the queue's length at the start read, or :data:`DEAD_SCAN_LIMIT` messages), then
+requeues them: RabbitMQ puts them back in their places. If anything fails midway,
+closing the channel requeues what it held; only the acked messages are gone. A message
+another reader holds at that moment (a concurrent peek) is missed and stays: the job
+store, not this queue, says what is dead.
 
 Delays. :meth:`RabbitBroker.publish_delayed` parks the message in a classic queue
 ``flickr_delay_<ms>.<queue>`` whose message TTL is the delay rounded *up* to one of
@@ -623,7 +624,6 @@ class RabbitBroker(Broker):
             try:
                 dlq = await channel.declare_queue(self._name(DLQ), passive=True, robust=False)
                 waiting = int(dlq.declaration_result.message_count or 0)
-                found: set[str] = set()
                 held: list[AbstractIncomingMessage] = []
                 removed = 0
                 for _ in range(min(waiting, DEAD_SCAN_LIMIT)):
@@ -632,11 +632,9 @@ class RabbitBroker(Broker):
                         break
                     job_id = message_job_id(message.body)
                     if job_id is not None and job_id in wanted:
+                        # Read on past the first copy: a job may have several.
                         await message.ack()
                         removed += 1
-                        found.add(job_id)
-                        if found == wanted:
-                            break
                     else:
                         held.append(message)
                 if held:

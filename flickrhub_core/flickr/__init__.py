@@ -1,7 +1,8 @@
 """The Flickr client: OAuth 1.0a signing, REST, upload, replace, token exchange.
 
 Everything public is re-exported here; the submodules are one concern each
-(``signing``, ``client``, ``responses``, ``multipart``, ``methods``, ``errors``).
+(``signing``, ``client``, ``transport``, ``responses``, ``multipart``, ``methods``,
+``errors``).
 Failures are :class:`flickrhub_core.errors.FlickrError` subclasses whose
 ``retryable`` and ``sent`` follow the table in :mod:`flickrhub_core.flickr.errors`.
 """

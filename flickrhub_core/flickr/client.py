@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from http.client import HTTPResponse
+from http.cookiejar import CookieJar
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -41,6 +44,7 @@ from flickrhub_core.flickr.responses import (
     parse_xml_envelope,
 )
 from flickrhub_core.flickr.signing import authorization_header
+from flickrhub_core.flickr.transport import HttpClient
 
 __all__ = ["MAX_RESPONSE_BYTES", "FlickrClient"]
 
@@ -71,8 +75,21 @@ def _encode(params: Sequence[tuple[str, str]]) -> str:
     return "&".join(f"{escape(k)}={escape(v)}" for k, v in params)
 
 
+class _NoCookies(CookieJar):
+    """A jar that keeps no cookie: Flickr's API needs none, the one client serves every
+    user, and parsing each answer's headers for cookies cost CPU on every call."""
+
+    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
+        pass
+
+
 class FlickrClient:
-    """The one way FlickrHub talks to Flickr (or the sandbox)."""
+    """The one way FlickrHub talks to Flickr (or the sandbox).
+
+    Requests go through :class:`.transport.FlickrTransport` (aiohttp's connection
+    pool) unless ``transport`` is given; proxies set in the environment go through
+    httpx's own (see :class:`.transport.HttpClient`).
+    """
 
     def __init__(
         self,
@@ -88,13 +105,14 @@ class FlickrClient:
         self._timeout = httpx.Timeout(timeout)
         self._upload_timeout = httpx.Timeout(upload_timeout, connect=min(timeout, upload_timeout))
         self._on_call = on_call
-        self._http = httpx.AsyncClient(
+        self._http = HttpClient(
             transport=transport,
             timeout=self._timeout,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"User-Agent": USER_AGENT},
+            cookies=_NoCookies(),
             follow_redirects=False,
         )
 

@@ -13,6 +13,15 @@ message is given back. Otherwise an upload that reached Flickr would come back
 deletion of a finished job's photo bytes are best effort: their failure never
 fails or repeats a job.
 
+A job's outcome is stored once: when a lease lapsed and two workers ran one job, or
+the API cancelled it meanwhile, the store refuses the second outcome
+(:class:`~flickrhub_core.errors.JobAlreadyFinished`). This run then ends ``skipped``,
+announcing nothing: the job, its archive and its webhook keep the first outcome.
+
+A Flickr 429 does not use up an attempt (Flickr ran nothing, and the limiter already
+makes every worker wait): the job is tried again after Flickr's ``Retry-After`` and
+counts it in ``rate_limited``, up to ``FLICKRHUB_RATE_LIMITED_RETRIES`` times.
+
 A cancel request of the job's owner is honoured before each attempt and, for
 attempts that take long, during one (:mod:`flickrhub_core.cancel`): the job ends
 ``cancelled`` and is never retried.
@@ -20,6 +29,8 @@ attempts that take long, during one (:mod:`flickrhub_core.cancel`): the job ends
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -34,8 +45,11 @@ from flickrhub_core import logs, metrics
 from flickrhub_core.cancel import CancelWatch, cancel_requested
 from flickrhub_core.errors import (
     ConfigError,
+    FlickrApiError,
     FlickrError,
     FlickrHubError,
+    FlickrOAuthError,
+    JobAlreadyFinished,
     JobCancelled,
     JobError,
     OutcomeUnknown,
@@ -44,7 +58,8 @@ from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.targets import Target, TargetContext
-from flickrhub_core.worker.session import UserFlickr
+from flickrhub_core.token_cache import CachedTokenStore
+from flickrhub_core.worker.session import UserFlickr, is_rate_limited, rate_limit_pause
 
 # The runner logs ``job_retrying`` itself, with the job's ids; stamina's own line would repeat it.
 stamina.instrumentation.set_on_retry_hooks([])
@@ -77,9 +92,26 @@ class JobRunner:
         in_flight.inc()
         try:
             with logs.bound_job(job):
-                return await self._run(job)
+                try:
+                    return await self._run(job)
+                except JobAlreadyFinished as exc:
+                    return await self._finished_elsewhere(job, exc)
         finally:
             in_flight.dec()
+
+    async def _finished_elsewhere(self, job: Job, exc: JobAlreadyFinished) -> Outcome:
+        """A save of ``job`` was refused: another worker (whose lease lapsed, or that
+        took over this one's) or the API finished it first, and its outcome stands.
+        Nothing is announced again; ``job`` becomes the stored record, so the caller
+        settles the message by what was stored, not by what this run would have done."""
+        self.log.warning(
+            "job_already_finished", job_id=job.id, state=job.state.value, stored_state=exc.state
+        )
+        stored = await self.rt.jobs.get(job.id)
+        if stored is not None:
+            for name in type(job).model_fields:
+                setattr(job, name, getattr(stored, name))
+        return Outcome.SKIPPED
 
     async def _run(self, job: Job) -> Outcome:
         if job.state.finished:
@@ -141,9 +173,9 @@ class JobRunner:
             return await self._cancelled(job)
         except JobError as exc:
             if job.state is JobState.RETRYING:
-                # Only a delaying broker gets here with attempts left: the retry waits there.
+                # Only a delaying broker gets here with a retry due: it waits there.
                 await self.rt.broker.publish_delayed(
-                    job.queue, encode_message(job), self.backoff(job.attempts)
+                    job.queue, encode_message(job), self.retry_delay(job, exc)
                 )
                 return Outcome.RETRY_SCHEDULED
             return await self._fail(job, exc, dead=exc.retryable)
@@ -174,26 +206,22 @@ class JobRunner:
         """Run the attempts this delivery may make.
 
         A broker that can delay messages (RabbitMQ) gets one attempt here; a retry
-        then waits in the broker (see :meth:`run`), not in a worker slot. The
-        in-process broker retries here, with stamina's backoff.
+        then waits in the broker (see :meth:`_run`), not in a worker slot. The
+        in-process broker retries here, after :meth:`retry_delay`, as long as
+        :meth:`_attempt` marks the job ``retrying``: a 429 may not count as an
+        attempt, so the number of tries is not known in advance.
         """
-        if self.rt.broker.supports_delay:
-            return await self._attempt(job, target, session, watch)
-        first = job.attempts
-        s = self.rt.settings
-        async for attempt in stamina.retry_context(
-            on=_retryable,
-            attempts=job.max_attempts - job.attempts,
-            timeout=None,
-            wait_initial=s.retry_wait_initial,
-            wait_max=s.retry_wait_max,
-            wait_jitter=s.retry_wait_initial,
-        ):
-            with attempt:
-                if job.attempts > first:  # a retry: was the job cancelled while it waited?
-                    await self._check_cancel(job, watch)
+        while True:
+            try:
                 return await self._attempt(job, target, session, watch)
-        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+            except JobError as exc:
+                if self.rt.broker.supports_delay or job.state is not JobState.RETRYING:
+                    raise
+                delay = self.retry_delay(job, exc)
+            # A cancel request ends the wait at once (it sets the event).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.event.wait(), delay)
+            await self._check_cancel(job, watch)
 
     async def _check_cancel(self, job: Job, watch: CancelWatch) -> None:
         if watch.requested or await cancel_requested(self.rt.jobs, job.id):
@@ -204,15 +232,16 @@ class JobRunner:
         self, job: Job, target: Target, session: UserFlickr, watch: CancelWatch
     ) -> Any:
         """One call of the target; a retryable failure with attempts left marks the
-        job ``retrying`` before it is raised. After a cancel request any failure
-        ends the job cancelled instead (a non-idempotent attempt is let finish)."""
+        job ``retrying`` before it is raised. A Flickr 429 does not use up an attempt
+        (see :attr:`Job.rate_limited`). After a cancel request any failure ends the
+        job cancelled instead (a non-idempotent attempt is let finish)."""
         previous = job.state
         job.attempts += 1
         logs.bind_attempt(job.attempts)
         job.state = JobState.RUNNING
         job.started_at = job.started_at or utcnow()
         await self.rt.jobs.save(job)
-        await self.rt.emit("job_started", job, previous)
+        await self.rt.emit("job_started", job, previous, level="debug")
         ctx = TargetContext(
             job=job,
             flickr=session,
@@ -227,6 +256,9 @@ class JobRunner:
         except JobCancelled:
             raise
         except JobError as exc:
+            if _token_refused(exc) and isinstance(self.rt.tokens, CachedTokenStore):
+                # Revoked or re-authorised with other perms: read it afresh next time.
+                self.rt.tokens.forget(job.user_id)
             failure = _classify(exc, target.is_idempotent(job))
         except self.rt.unavailable_errors as exc:
             # A backend (a store the target reads) went away mid-attempt: not the
@@ -252,6 +284,11 @@ class JobRunner:
         if watch.requested:
             job.error = bounded_error(failure.as_dict())
             raise JobCancelled("cancelled by request; the last attempt failed")
+        if is_rate_limited(failure) and job.rate_limited < self.rt.settings.rate_limited_retries:
+            # Flickr ran nothing and asks everyone to wait: not the job's fault, so the
+            # attempt is given back (up to FLICKRHUB_RATE_LIMITED_RETRIES times).
+            job.attempts -= 1
+            job.rate_limited += 1
         if failure.retryable and job.attempts < job.max_attempts:
             job.state = JobState.RETRYING
             job.error = bounded_error(failure.as_dict())
@@ -284,6 +321,15 @@ class JobRunner:
         s = self.rt.settings
         wait = min(s.retry_wait_max, s.retry_wait_initial * 2.0 ** max(0, attempts_made - 1))
         return wait + random.uniform(0, s.retry_wait_initial)
+
+    def retry_delay(self, job: Job, failure: JobError) -> float:
+        """Seconds before the job's next try: the backoff over every try so far (429s
+        included, so repeated ones space out), and after a 429 at least what Flickr
+        asked for; the limiter makes every worker wait that long anyway."""
+        delay = self.backoff(job.attempts + job.rate_limited)
+        if is_rate_limited(failure):
+            delay = max(delay, rate_limit_pause(failure))
+        return delay
 
     async def _complete(self, job: Job, result: Any, *, from_cache: bool) -> Outcome:
         previous = job.state
@@ -326,7 +372,10 @@ class JobRunner:
         return Outcome.CANCELLED
 
     async def _store(self, job: Job) -> None:
-        """Save ``job``, whose state records an outcome (see the module docstring)."""
+        """Save ``job``, whose state records an outcome (see the module docstring).
+
+        :class:`JobAlreadyFinished` is raised at once (:meth:`run` ends the job's run
+        there): a store refuses to change a finished job's state."""
         await self._outcome_write(job, lambda: self.rt.jobs.save(job))
 
     async def _outcome_write(self, job: Job, write: Callable[[], Awaitable[None]]) -> None:
@@ -376,14 +425,18 @@ class JobRunner:
         await self.rt.emit(event, job, previous)
 
 
-def _retryable(exc: Exception) -> bool:
-    return isinstance(exc, JobError) and exc.retryable
-
-
 def _store_hiccup(exc: Exception) -> bool:
     """A failed store write worth trying again: not one of ours (those are decisions,
     such as a refused configuration), so a connection or timeout error of a backend."""
     return not isinstance(exc, FlickrHubError)
+
+
+def _token_refused(exc: JobError) -> bool:
+    """Flickr refused the user's token (an ``oauth_problem``, or 98 invalid token /
+    99 insufficient permissions): a cached copy of it may be outdated."""
+    return isinstance(exc, FlickrOAuthError) or (
+        isinstance(exc, FlickrApiError) and exc.flickr_code in (98, 99)
+    )
 
 
 def _classify(exc: JobError, idempotent: bool) -> JobError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from flickrhub_core import metrics
 from flickrhub_core.errors import FlickrHttpError, JobCancelled, JobError
@@ -71,11 +71,21 @@ class UserFlickr:
         try:
             return await send()
         except FlickrHttpError as exc:
-            if exc.status == 429:
+            if is_rate_limited(exc):
                 metrics.RATE_LIMIT_BACKOFFS.inc()
                 # Best effort: the 429 is what the job must hear, not the store's hiccup.
                 with contextlib.suppress(Exception):
-                    await self._limiter.back_off(
-                        self._limit_key, exc.retry_after or DEFAULT_429_BACKOFF
-                    )
+                    await self._limiter.back_off(self._limit_key, rate_limit_pause(exc))
             raise
+
+
+def is_rate_limited(exc: BaseException) -> TypeGuard[FlickrHttpError]:
+    """Flickr answered 429: it did not run the request (an upload too may be sent
+    again) and asks every caller of the key to wait."""
+    return isinstance(exc, FlickrHttpError) and exc.status == 429
+
+
+def rate_limit_pause(exc: FlickrHttpError) -> float:
+    """Seconds to wait after a 429: Flickr's ``Retry-After``, or
+    :data:`DEFAULT_429_BACKOFF` when it did not say."""
+    return DEFAULT_429_BACKOFF if exc.retry_after is None else exc.retry_after

@@ -7,7 +7,9 @@ What it stores, under ``FLICKRHUB_DATA_DIR`` (made 0700; every file in it is 060
 
   * table ``tokens``: the connected Flickr accounts (``token_store`` hook);
   * table ``jobs``: the archive of finished jobs (``job_event`` hook), pruned at
-    start after ``JOB_TTL_COMPLETE`` / ``JOB_TTL_FAIL`` seconds.
+    start after ``JOB_TTL_COMPLETE`` / ``JOB_TTL_FAIL`` seconds. The hook only
+    queues the job; a background task writes the queue in batches
+    (:mod:`flickrhub_local._archive`).
 
 * ``blobs/<id>`` and ``blobs/<id>.json``: upload bytes between the API and the
   worker, and their metadata (``blob_store`` hook).
@@ -16,9 +18,10 @@ Access tokens' secrets are stored Fernet-encrypted with the runtime's keyring
 (``FLICKRHUB_SECRET_KEY``, or in the embedded mode ``secret.key`` in the data
 dir); ``flickrhub tokens rotate-key`` re-encrypts them with the newest key.
 
-The stores open on first use and in ``startup``; ``shutdown`` closes them. The
-archive records jobs while this plugin's token store is the one in use: when a
-production plugin (``mongo``) answers the persistence hooks, this one stays idle.
+The stores open on first use and in ``startup``; ``shutdown`` writes the queued
+jobs, then closes them. The archive records jobs while this plugin's token store
+is the one in use: when a production plugin (``mongo``) answers the persistence
+hooks, this one stays idle.
 """
 
 from __future__ import annotations
@@ -103,10 +106,10 @@ def blob_store(runtime: Runtime) -> BlobStore:
 
 
 @hookimpl
-def job_event(runtime: Runtime, event: JobEvent) -> Awaitable[bool] | None:
+def job_event(runtime: Runtime, event: JobEvent) -> Awaitable[None] | None:
     if not event.job.state.finished or runtime not in _archiving:
         return None
-    return _locals[runtime].archive.record(event.job)
+    return _locals[runtime].archive.enqueue(event.job)
 
 
 @hookimpl
@@ -125,7 +128,7 @@ async def _start(runtime: Runtime) -> None:
         return
     settings = runtime.settings
     try:
-        if runtime.tokens is local.tokens:
+        if runtime.token_store is local.tokens:
             await local.tokens.db.open()
             pruned = await local.archive.prune(settings.job_ttl_complete, settings.job_ttl_fail)
             _archiving.add(runtime)

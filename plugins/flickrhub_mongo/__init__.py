@@ -128,7 +128,7 @@ async def _start(runtime: Runtime) -> None:
     mongo = _mongos.get(runtime)
     if mongo is None:  # no MONGO_URL
         return
-    uses_tokens = runtime.tokens is mongo.tokens
+    uses_tokens = runtime.token_store is mongo.tokens
     uses_blobs = runtime.blobs is mongo.blobs
     if not (uses_tokens or uses_blobs):  # other plugins answered first
         return

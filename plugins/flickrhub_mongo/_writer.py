@@ -16,18 +16,18 @@ before MongoDB returns, its archive document is never written. Holding every job
 until MongoDB answers would stop all work for the length of the outage instead.
 At most :data:`MAX_PENDING` jobs wait (the oldest are kept; a newer one beyond that
 is not archived); :meth:`ArchiveWriter.close` gives waiting writes
-:data:`CLOSE_GRACE` seconds, and logs how many were still unwritten.
+:data:`CLOSE_GRACE` seconds, and logs how many were still unwritten. The waiting
+writes are an :class:`~flickrhub_core.archive_queue.ArchiveQueue` (one job at a time).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 
 import stamina
 from pymongo.errors import ConnectionFailure
 
+from flickrhub_core.archive_queue import ArchiveQueue
 from flickrhub_core.jobs import Job
 from flickrhub_core.logs import get_logger
 from flickrhub_mongo._archive import JobArchive
@@ -66,18 +66,19 @@ class ArchiveWriter:
         self.max_pending = max_pending
         self._log = get_logger(component="archive")
         #: Jobs waiting to be written, oldest first; the newest record of each.
-        self._pending: dict[str, Job] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._queue: ArchiveQueue[Job] = ArchiveQueue(
+            self._write_late, max_pending=max_pending, max_batch=1
+        )
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return self._queue.pending
 
     async def record(self, job: Job) -> bool:
         """Archive ``job`` (if the policy keeps it); True if it is written now."""
         if not job.state.finished or not self.archive.policy.keeps(job):
             return False
-        if not self._pending:
+        if not self._queue.pending:
             try:
                 async with asyncio.timeout(self.inline_timeout):
                     return await self.archive.record(job)
@@ -87,30 +88,18 @@ class ArchiveWriter:
         return False
 
     def _defer(self, job: Job) -> None:
-        if job.id not in self._pending and len(self._pending) >= self.max_pending:
-            self._log.error("job_archive_dropped", job_id=job.id, reason="too many waiting")
-            return
         # A snapshot: the runner goes on changing its object only if the job runs again.
-        self._pending[job.id] = job.model_copy(deep=True)
-        if self._task is None or self._task.done():
-            # A context of its own: not the ids of the job that happened to start it.
-            self._task = asyncio.create_task(
-                self._drain(), name="archive-writer", context=contextvars.Context()
-            )
+        if not self._queue.put_nowait(job.id, job.model_copy(deep=True)):
+            self._log.error("job_archive_dropped", job_id=job.id, reason="too many waiting")
 
-    async def _drain(self) -> None:
-        while self._pending:
-            job_id = next(iter(self._pending))
-            job = self._pending[job_id]
+    async def _write_late(self, jobs: list[Job]) -> None:
+        for job in jobs:
             try:
                 await self._write_with_retries(job)
             except Exception as exc:
-                self._log.error("job_archive_failed", job_id=job_id, error=type(exc).__name__)
+                self._log.error("job_archive_failed", job_id=job.id, error=type(exc).__name__)
             else:
-                self._log.info("job_archived_late", job_id=job_id)
-            # A newer record of the job may have arrived meanwhile: it stays queued.
-            if self._pending.get(job_id) is job:
-                del self._pending[job_id]
+                self._log.info("job_archived_late", job_id=job.id)
 
     async def _write_with_retries(self, job: Job) -> None:
         first, longest = self.retry_wait
@@ -126,16 +115,4 @@ class ArchiveWriter:
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Give waiting writes ``grace`` seconds, then stop; say what was left."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        if not task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), grace)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._pending:
-            self._log.error("job_archive_unwritten", jobs=len(self._pending))
-            self._pending.clear()
+        await self._queue.close(grace)

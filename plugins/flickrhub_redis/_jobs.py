@@ -22,18 +22,30 @@ Keys (``<p>`` is the prefix):
   ``cancel_requested`` from it. It expires after ``CANCEL_TTL``.
 * ``<p>lease:<id>``: the worker running the job (:class:`~flickrhub_core.stores.JobLeases`),
   with the lease's TTL; taken and renewed with one script, given up only by its holder.
+
+``save`` is one script (one round trip): it refuses to store a second outcome of a
+finished job (:class:`~flickrhub_core.errors.JobAlreadyFinished`) or to store a job a
+worker has started as never started (:class:`~flickrhub_core.errors.JobAlreadyStarted`),
+and writes only what changed.
+The record is written every time; the listing index, the pending set, the batch and
+the idempotency entry when the job is created (its record is new); the pending set,
+the batch's and the idempotency entry's TTLs when it is saved finished. So a worker's
+saves of a job it runs (``running``, ``retrying``, progress) are one ``SET`` each.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
 
-from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted
+from flickrhub_core.jobs import FINISHED_STATES, Job, JobState
 from flickrhub_core.stores import JobQuery
 from flickrhub_redis._client import Keys, text
 
@@ -43,6 +55,10 @@ SCAN_FACTOR = 20
 MAX_PAGE = 500
 #: A claim that no ``save`` follows (the API died in between) frees itself after this.
 CLAIM_TTL = 3600.0
+#: What the save script answers when a started job would be saved as never started.
+STARTED = "STARTED"
+#: Serialises ``finished_at`` exactly as the record does, for the script to compare.
+_WHEN: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 #: Seconds a cancel request is kept: longer than any job stays pending in practice.
 CANCEL_TTL = 7 * 86_400
 
@@ -59,6 +75,84 @@ local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+"""
+
+# The states a job ends in (JobState.finished), as a Lua set.
+_FINISHED = "{" + ", ".join(f"['{state.value}'] = true" for state in sorted(FINISHED_STATES)) + "}"
+
+# Save a job; refused (nothing written) with the stored state if the job finished
+# already and this save is another outcome (another state, or another finish time),
+# or with STARTED if a worker started the job and this save says it never started.
+# KEYS: job, listing, pending, dlq, idempotency ('' if none), batch ('' if none).
+# ARGV: record, state, TTL s (0: none), id, created score, listing trim rank,
+#       DLQ change ('add', 'remove' or ''), batch TTL s (0: none),
+#       finished_at as in the record ('' if none), '1' if started_at is set else ''.
+_SAVE = (
+    "local finished = "
+    + _FINISHED
+    + """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, stored = pcall(cjson.decode, old)
+  if ok and type(stored) == 'table' then
+    local was = stored['state']
+    local at = stored['finished_at']
+    if at == cjson.null or at == nil then at = '' end
+    if was and finished[was] and (was ~= ARGV[2] or at ~= ARGV[9]) then return was end
+    local began = stored['started_at']
+    if began ~= nil and began ~= cjson.null and ARGV[10] == '' then return 'STARTED' end
+  end
+end
+local ttl = tonumber(ARGV[3])
+local created = not old
+local done = finished[ARGV[2]] ~= nil
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+else redis.call('SET', KEYS[1], ARGV[1]) end
+if created then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, ARGV[6])
+end
+if done then redis.call('SREM', KEYS[3], ARGV[4])
+elseif created then redis.call('SADD', KEYS[3], ARGV[4]) end
+if KEYS[5] ~= '' and (created or done) then
+  if ttl > 0 then redis.call('SET', KEYS[5], ARGV[4], 'EX', ttl)
+  else redis.call('SET', KEYS[5], ARGV[4]) end
+end
+if ARGV[7] == 'add' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+elseif ARGV[7] == 'remove' then redis.call('ZREM', KEYS[4], ARGV[4]) end
+if KEYS[6] ~= '' and (created or done) then
+  redis.call('SADD', KEYS[6], ARGV[4])
+  if tonumber(ARGV[8]) > 0 then redis.call('EXPIRE', KEYS[6], ARGV[8]) end
+end
+return false
+"""
+)
+
+# _TAKE_LEASE, then the job and its cancel request whether or not the lease was taken.
+# KEYS: lease, job, cancel. ARGV: holder, ttl ms. Returns {taken, job, cancel}.
+_TAKE_LEASE_AND_GET = """
+local holder = redis.call('GET', KEYS[1])
+local taken = 0
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  taken = 1
+end
+return {taken, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+# _TAKE_LEASE for each lease. KEYS: leases. ARGV: holder, ttl ms.
+# Returns the positions (from 1) of the leases another holder has.
+_RENEW_LEASES = """
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if holder and holder ~= ARGV[1] then
+    table.insert(lost, i)
+  else
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  end
+end
+return lost
 """
 
 # Drop the idempotency entry only if it still names this job (a newer one may own it).
@@ -82,7 +176,9 @@ class IdempotencyClaims(Protocol):
 
 
 class RedisJobStore:
-    """:class:`~flickrhub_core.stores.JobStore` on Redis; every ``save`` is one MULTI."""
+    """:class:`~flickrhub_core.stores.JobStore` on Redis, with the optional
+    :class:`~flickrhub_core.stores.CancelRequests` and
+    :class:`~flickrhub_core.stores.CombinedLeases`; every ``save`` is one script."""
 
     def __init__(
         self,
@@ -101,6 +197,9 @@ class RedisJobStore:
         self._find_idempotent = client.register_script(_FIND_IDEMPOTENT)
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._take_lease = client.register_script(_TAKE_LEASE)
+        self._take_lease_and_get = client.register_script(_TAKE_LEASE_AND_GET)
+        self._renew_leases = client.register_script(_RENEW_LEASES)
+        self._save = client.register_script(_SAVE)
 
     def ttl_of(self, job: Job) -> int | None:
         """Seconds a job's record lives, or None for no expiry (pending, or TTL 0)."""
@@ -112,29 +211,36 @@ class RedisJobStore:
     async def save(self, job: Job) -> None:
         # SET without EX also clears an earlier TTL, so "no TTL while pending" holds.
         ttl = self.ttl_of(job)
-        jobs_key = self._keys.jobs(job.owner)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.set(self._keys.job(job.id), job.model_dump_json(), ex=ttl)
-        pipe.zadd(jobs_key, {job.id: _micros(job.created_at)})
-        pipe.zremrangebyrank(jobs_key, 0, -(self._max_listed + 1))
-        if job.idempotency_key:
-            pipe.set(self._keys.idempotency(job.owner, job.idempotency_key), job.id, ex=ttl)
-        if job.state.finished:
-            pipe.srem(self._keys.pending(job.owner), job.id)
-        else:
-            pipe.sadd(self._keys.pending(job.owner), job.id)
+        longest = max(self._ttl_complete, self._ttl_fail)
+        dlq = ""
         if job.dead_lettered:  # only a dead-lettered job can enter or leave the DLQ
-            if job.in_dlq:
-                pipe.zadd(self._keys.dead(job.owner), {job.id: _micros(job.created_at)})
-            else:
-                pipe.zrem(self._keys.dead(job.owner), job.id)
-        if job.batch_id:
-            batch_key = self._keys.batch(job.batch_id)
-            pipe.sadd(batch_key, job.id)
-            longest = max(self._ttl_complete, self._ttl_fail)
-            if ttl is not None and longest:
-                pipe.expire(batch_key, longest)
-        await pipe.execute()
+            dlq = "add" if job.in_dlq else "remove"
+        keys = [
+            self._keys.job(job.id),
+            self._keys.jobs(job.owner),
+            self._keys.pending(job.owner),
+            self._keys.dead(job.owner),
+            self._keys.idempotency(job.owner, job.idempotency_key) if job.idempotency_key else "",
+            self._keys.batch(job.batch_id) if job.batch_id else "",
+        ]
+        args = [
+            job.model_dump_json(),
+            job.state.value,
+            ttl or 0,
+            job.id,
+            _micros(job.created_at),
+            -(self._max_listed + 1),
+            dlq,
+            longest if ttl is not None else 0,
+            _WHEN.dump_python(job.finished_at, mode="json") or "",
+            "1" if job.started_at is not None else "",
+        ]
+        refused = await self._save(keys=keys, args=args)
+        if refused is not None:
+            state = text(refused)
+            if state == STARTED:
+                raise JobAlreadyStarted(job.id)
+            raise JobAlreadyFinished(job.id, state)
 
     async def get(self, job_id: str) -> Job | None:
         raw, cancel = await self._r.mget([self._keys.job(job_id), self._keys.cancel(job_id)])
@@ -147,8 +253,25 @@ class RedisJobStore:
         return bool(await self._r.exists(self._keys.cancel(job_id)))
 
     async def take_lease(self, job_id: str, holder: str, ttl: float) -> bool:
-        ms = max(1, math.ceil(ttl * 1000))
-        return bool(await self._take_lease(keys=[self._keys.lease(job_id)], args=[holder, ms]))
+        return bool(
+            await self._take_lease(keys=[self._keys.lease(job_id)], args=[holder, _ms(ttl)])
+        )
+
+    async def take_lease_and_get(
+        self, job_id: str, holder: str, ttl: float
+    ) -> tuple[bool, Job | None]:
+        keys = [self._keys.lease(job_id), self._keys.job(job_id), self._keys.cancel(job_id)]
+        taken, raw, cancel = await self._take_lease_and_get(keys=keys, args=[holder, _ms(ttl)])
+        return bool(taken), None if raw is None else _job(raw, cancel)
+
+    async def renew_leases(
+        self, job_ids: Sequence[str], holder: str, ttl: float
+    ) -> builtins.list[str]:
+        if not job_ids:
+            return []
+        keys = [self._keys.lease(job_id) for job_id in job_ids]
+        lost = await self._renew_leases(keys=keys, args=[holder, _ms(ttl)])
+        return [job_ids[int(position) - 1] for position in lost]
 
     async def drop_lease(self, job_id: str, holder: str) -> None:
         await self._delete_if_equal(keys=[self._keys.lease(job_id)], args=[holder])
@@ -270,6 +393,11 @@ def _job(raw: object, cancel: object) -> Job:
     if cancel is not None:
         job.cancel_requested = True
     return job
+
+
+def _ms(seconds: float) -> int:
+    """A lease's TTL in whole milliseconds, rounded up (never 0: no TTL at all)."""
+    return max(1, math.ceil(seconds * 1000))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

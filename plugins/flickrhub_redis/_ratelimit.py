@@ -12,6 +12,10 @@ microseconds of Redis server time. The same arithmetic as
 Each is one Lua call (atomic, one round trip) and reads ``TIME`` on the server, so the
 workers' clocks don't matter. The key expires when its TAT is reached: by then an absent
 key and the stored value mean the same.
+
+``per_hour=0`` (``FLICKR_RATE_LIMIT_PER_HOUR=0``) means no limit, and then nothing is
+shared: a call costs no round trip, and a 429's back-off delays the callers of this
+process only (:class:`~flickrhub_core.memory.MemoryRateLimiter`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 
 from redis.asyncio import Redis
 
+from flickrhub_core.memory import MemoryRateLimiter
 from flickrhub_redis._client import Keys
 
 # Times are whole microseconds: exact in Lua's doubles (now ≈ 1.8e15 < 2^53), and
@@ -66,7 +71,8 @@ return 0
 
 class RedisRateLimiter:
     """:class:`~flickrhub_core.stores.RateLimiter` on Redis: ``per_hour`` calls per key,
-    evenly spaced, with a small burst; ``per_hour=0`` means no limit (back-offs still apply).
+    evenly spaced, with a small burst; ``per_hour=0`` means no limit (back-offs still
+    apply, in this process: see the module docstring).
     """
 
     def __init__(self, client: Redis, prefix: str, *, per_hour: int, burst: int = 10) -> None:
@@ -76,8 +82,12 @@ class RedisRateLimiter:
         self._burst = max(1, burst)
         self._acquire = client.register_script(_ACQUIRE)
         self._back_off = client.register_script(_BACK_OFF)
+        #: Without a limit there is nothing to share: back-offs are kept here.
+        self._unlimited = MemoryRateLimiter(0) if per_hour <= 0 else None
 
     async def acquire(self, key: str) -> float:
+        if self._unlimited is not None:
+            return await self._unlimited.acquire(key)
         wait_ms = await self._acquire(
             keys=[self._keys.rate_limit(key)], args=[self._interval_us, self._burst]
         )
@@ -87,6 +97,9 @@ class RedisRateLimiter:
         return wait
 
     async def back_off(self, key: str, seconds: float) -> None:
+        if self._unlimited is not None:
+            await self._unlimited.back_off(key, seconds)
+            return
         await self._back_off(
             keys=[self._keys.rate_limit(key)],
             args=[self._interval_us, self._burst, max(0, math.ceil(seconds * 1_000_000))],

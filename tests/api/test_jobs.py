@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flickrhub_api.models import EnqueueData
 from flickrhub_core.jobs import JobState
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobQuery, StoredToken
@@ -36,6 +37,8 @@ async def test_enqueue_answers_202_with_the_job(client: Client, user: StoredToke
     assert data["queue"] == "flickr_rest"
     assert data["status_url"] == f"/api/v1/flickr/jobs/{data['job_id']}"
     assert data["idempotent_replay"] is False
+    # Built as a dict (no model on the hot path): the fields the OpenAPI document shows.
+    assert EnqueueData.model_validate(data).model_dump(mode="json") == data
 
 
 async def test_enqueued_job_is_stored_with_flat_params_and_the_request_id(

@@ -122,6 +122,29 @@ async def test_an_html_page_may_run_only_its_own_inline_blocks(rt: Runtime) -> N
     assert csp["frame-ancestors"] == ["'none'"]
 
 
+async def test_headers_a_route_sets_are_kept_and_not_repeated(rt: Runtime) -> None:
+    app = create_app(rt)
+    own = {
+        "X-Frame-Options": "SAMEORIGIN",
+        "cache-control": "max-age=60",
+        "Content-Security-Policy": "default-src 'none'",
+        "Strict-Transport-Security": "max-age=60",
+    }
+
+    @app.get("/ui/own")
+    async def own_headers() -> Response:
+        return Response("{}", content_type="application/json", headers=own)
+
+    async with app.test_app():
+        response = await app.test_client().get("/ui/own", scheme="https")
+        plain = await app.test_client().get("/healthz", scheme="https")
+    for name, value in own.items():
+        assert response.headers.getlist(name) == [value]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert plain.headers.getlist("Strict-Transport-Security") == ["max-age=31536000"]
+    assert plain.headers.getlist("Content-Security-Policy") == [BASE_CSP]
+
+
 def test_inline_hashes_skip_external_scripts() -> None:
     html = '<script src="/app.js"></script><script>go()</script><style>a{}</style>'
     assert inline_hashes(html) == {

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
-from flickrhub_core.errors import InvalidRequest, NotFound
-from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.errors import InvalidRequest, JobAlreadyFinished, JobAlreadyStarted, NotFound
+from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.memory import (
     MemoryBlobStore,
     MemoryCache,
@@ -169,3 +170,57 @@ async def test_pending_count_follows_job_states() -> None:
     assert await store.count_pending("default") == 2
     await store.delete(jobs[2].id)
     assert await store.count_pending("default") == 1
+
+
+async def test_a_finished_jobs_state_never_changes() -> None:
+    store = MemoryJobStore()
+    job = Job(user_id="u", target="rest", state=JobState.FAILED, dead_lettered=True)
+    await store.save(job)
+    for other in (JobState.COMPLETED, JobState.CANCELLED, JobState.RUNNING, JobState.QUEUED):
+        with pytest.raises(JobAlreadyFinished) as refused:
+            await store.save(job.model_copy(update={"state": other}))
+        assert refused.value.state == "failed"
+    stored = await store.get(job.id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert await store.count_pending("default") == 0
+
+
+async def test_a_finished_job_saved_in_its_own_state_is_replaced() -> None:
+    store = MemoryJobStore()
+    job = Job(user_id="u", target="rest", state=JobState.FAILED, dead_lettered=True)
+    await store.save(job)
+    job.replayed_by = "the-replay"  # what a DLQ replay records on the dead job
+    await store.save(job)
+    stored = await store.get(job.id)
+    assert stored is not None and stored.replayed_by == "the-replay"
+
+
+async def test_a_second_finish_in_the_same_state_is_refused() -> None:
+    store = MemoryJobStore()
+    job = Job(user_id="u", target="rest", state=JobState.RUNNING, started_at=utcnow())
+    await store.save(job)
+    first = job.model_copy(update={"state": JobState.COMPLETED, "finished_at": utcnow()})
+    await store.save(first)
+    later = first.model_copy(update={"finished_at": utcnow() + timedelta(seconds=1)})
+    with pytest.raises(JobAlreadyFinished):
+        await store.save(later)
+    assert await store.get(job.id) == first
+
+
+async def test_a_started_job_cannot_be_saved_as_never_started() -> None:
+    store = MemoryJobStore()
+    queued = Job(user_id="u", target="rest")
+    await store.save(queued)
+    running = queued.model_copy(update={"state": JobState.RUNNING, "started_at": utcnow()})
+    await store.save(running)
+    cancelled = queued.model_copy(update={"state": JobState.CANCELLED, "finished_at": utcnow()})
+    with pytest.raises(JobAlreadyStarted):
+        await store.save(cancelled)
+    assert await store.get(queued.id) == running
+
+
+async def test_unlimited_rate_limiter_waits_only_while_a_back_off_lasts() -> None:
+    limiter = MemoryRateLimiter(per_hour=0)
+    await limiter.back_off("k", 0.02)
+    assert await limiter.acquire("k") > 0
+    assert [await limiter.acquire("k") for _ in range(3)] == [0.0] * 3

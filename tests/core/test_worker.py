@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import pytest
+from structlog.testing import capture_logs
 
 from flickrhub_core import Job, JobError, JobState, Target, TargetContext, hookimpl
 from flickrhub_core.errors import FlickrTransportError
-from flickrhub_core.jobs import DLQ, queue_name
+from flickrhub_core.jobs import DLQ, queue_name, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
 from flickrhub_core.stores import StoredToken
@@ -315,3 +316,97 @@ async def test_failure_to_handle_a_message_gives_it_back(
         await worker.stop(grace=1)
     assert done.state is JobState.COMPLETED
     assert calls >= 2
+
+
+# --- a job finished elsewhere meanwhile (JobStore.save refuses a second outcome) -------
+
+
+class Overtaken(Target):
+    """While it runs, another worker (which took the job over when this one's lease
+    lapsed) stores its own outcome, ``other``; then this run ends with ``then``."""
+
+    name = "overtaken"
+    store: ClassVar[Any] = None
+    other: ClassVar[JobState] = JobState.FAILED
+    then: ClassVar[Any] = {"ok": "late"}
+
+    async def execute(self, ctx: TargetContext) -> Any:
+        job = await self.store.get(ctx.job.id)
+        job.state = self.other
+        job.finished_at = utcnow()
+        if self.other is JobState.FAILED:
+            job.error = {"code": "ERR_OUTCOME_UNKNOWN", "message": "by the other worker"}
+        else:
+            job.result = {"ok": "by the other worker"}
+        await self.store.save(job)
+        if isinstance(self.then, BaseException):
+            raise self.then
+        return self.then
+
+
+@pytest.fixture
+async def overtaken_rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
+    runtime = make_runtime(targets_plugin(Overtaken()))
+    await runtime.start()
+    await runtime.tokens.put(connected_token())
+    Overtaken.store = runtime.jobs
+    Overtaken.other, Overtaken.then = JobState.FAILED, {"ok": "late"}
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def spy_on_job_events(rt: Runtime) -> list[str]:
+    seen: list[str] = []
+
+    @hookimpl
+    def job_event(event: Any) -> None:
+        seen.append(event.name)
+
+    rt.plugins.pm.register(types.SimpleNamespace(job_event=job_event), name="spy")
+    return seen
+
+
+async def test_the_outcome_another_worker_stored_first_stands(overtaken_rt: Runtime) -> None:
+    rt = overtaken_rt
+    seen = spy_on_job_events(rt)
+    host = WorkerHost(rt)
+    await host.start()
+    try:
+        with capture_logs() as logs:
+            job = await rt.enqueue(Job(user_id="u1", target="overtaken"))
+            done = await finished(rt, job.id)
+            while not host.processed:  # this run ended too
+                await asyncio.sleep(0.01)
+    finally:
+        await host.stop(grace=1)
+
+    assert done.state is JobState.FAILED
+    assert done.error is not None and done.error["message"] == "by the other worker"
+    assert "job_completed" not in seen and "job_failed" not in seen  # nothing announced again
+    refused = [line for line in logs if line["event"] == "job_already_finished"]
+    assert [(r["state"], r["stored_state"]) for r in refused] == [("completed", "failed")]
+    assert await rt.broker.peek_dead() == []
+
+
+async def test_a_job_another_worker_completed_is_not_dead_lettered_here(
+    overtaken_rt: Runtime,
+) -> None:
+    rt = overtaken_rt
+    Overtaken.other = JobState.COMPLETED
+    Overtaken.then = JobError("busy", retryable=True)  # this run's last attempt fails
+    seen = spy_on_job_events(rt)
+    host = WorkerHost(rt)
+    await host.start()
+    try:
+        job = await rt.enqueue(Job(user_id="u1", target="overtaken", max_attempts=1))
+        done = await finished(rt, job.id)
+        while not host.processed:  # this run ended too
+            await asyncio.sleep(0.01)
+    finally:
+        await host.stop(grace=1)
+
+    assert done.state is JobState.COMPLETED and done.result == {"ok": "by the other worker"}
+    assert "job_dead" not in seen
+    assert await rt.broker.peek_dead() == []

@@ -108,6 +108,8 @@ def cluster(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "FLICKRHUB_RATE_LIMIT_BURST": "1000",
         "FLICKRHUB_CLIENT_RATE_LIMIT_PER_MINUTE": "0",
         "FLICKRHUB_SHUTDOWN_GRACE": "5",
+        # The tests watch the workers start jobs: `job_started` is logged at debug.
+        "FLICKRHUB_LOG_LEVEL": "debug",
         "JOB_RETRY_ATTEMPTS": "3",
         "SAVE_COMPLETED_TO_MONGO": "true",
     }

@@ -101,7 +101,7 @@ def test_narrowed_plugins_keep_the_distributed_backends(urls: dict[str, str]) ->
     assert isinstance(runtime.jobs, RedisJobStore)
     assert isinstance(runtime.cache, RedisCache)
     assert isinstance(runtime.request_tokens, RedisRequestTokenStore)
-    assert isinstance(runtime.tokens, MongoTokenStore)
+    assert isinstance(runtime.token_store, MongoTokenStore)  # under the worker's token cache
     assert isinstance(runtime.blobs, GridFSBlobStore)
 
 

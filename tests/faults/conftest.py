@@ -190,6 +190,8 @@ def cluster(
             "FLICKRHUB_DRAIN_SECONDS": str(DRAIN_SECONDS),
             "FLICKRHUB_SHUTDOWN_GRACE": str(DRAIN_SECONDS),
             "WORKER_CONCURRENCY": str(CONCURRENCY),
+            # The tests watch the workers start jobs: `job_started` is logged at debug.
+            "FLICKRHUB_LOG_LEVEL": "debug",
             "JOB_RETRY_ATTEMPTS": "3",
             "SAVE_COMPLETED_TO_MONGO": "true",
         }

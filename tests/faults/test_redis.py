@@ -5,8 +5,9 @@ The cluster's Redis is a ``redis-server`` of this package's own (see
 restart keeps the job records; it is stopped cleanly (SIGTERM) and started again on the
 same port and files.
 
-While it is away a worker cannot store outcomes: the message goes back to RabbitMQ
-after a pause and the job is run to its end once Redis answers again. An outcome that
+While it is away a worker cannot store outcomes: it keeps the message and tries the
+job again with backoff (``FLICKRHUB_STORE_WAIT_SECONDS``), and the job is run to its
+end once Redis answers again. An outcome that
 was known when Redis went away (the call had succeeded) is kept: the worker retries
 storing it rather than losing it, so an upload that reached Flickr completes instead of
 failing as "outcome unknown". The API answers 503 with ``Retry-After`` meanwhile,
@@ -77,7 +78,8 @@ async def test_the_client_replaces_the_connections_a_restart_broke(
     the first time it is called (on a new connection), none fails on a dead one."""
     client = connect(own_redis.url)
     jobs = RedisJobStore(client, "t:", ttl_complete=60, ttl_fail=60)
-    limiter = RedisRateLimiter(client, "t:", per_hour=0)
+    # A limit high enough never to wait; without one (0) the limiter sends nothing.
+    limiter = RedisRateLimiter(client, "t:", per_hour=3_600_000)
     try:
         # Several connections in the pool, all used once.
         await asyncio.gather(*(limiter.acquire("k") for _ in range(8)))

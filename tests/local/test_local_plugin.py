@@ -6,15 +6,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 import flickrhub_local
 from flickrhub_core import hookimpl
+from flickrhub_core.broker import MemoryBroker
+from flickrhub_core.crypto import new_key
 from flickrhub_core.errors import ConfigError
 from flickrhub_core.jobs import JobState
 from flickrhub_core.memory import MemoryTokenStore
 from flickrhub_core.plugins import load_plugins
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings
+from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_local import DATABASE, FileBlobStore, JobArchive, SqliteTokenStore, archive_of
 from tests.local.helpers import make_job, make_token
 
@@ -81,10 +85,29 @@ async def test_finished_jobs_are_archived_through_the_runtime(
 
         archive = archive_of(runtime)
         assert archive is not None
+        await archive.flush()  # the hook only queues the job
         assert await archive.get(finished.id) == finished
         assert await archive.get(running.id) is None
     finally:
         await runtime.close()
+
+
+async def test_stopping_the_runtime_writes_the_queued_jobs(
+    make_runtime: Callable[..., Runtime], settings: Settings
+) -> None:
+    runtime = make_runtime(LOCAL)
+    await runtime.start()
+    jobs = [make_job(JobState.COMPLETED) for _ in range(50)]
+    for job in jobs:
+        await runtime.emit("job_completed", job, JobState.RUNNING)
+
+    await runtime.close()
+
+    archive = JobArchive(settings.data_dir / DATABASE)
+    try:
+        assert [await archive.get(job.id) for job in jobs] == jobs
+    finally:
+        await archive.close()
 
 
 async def test_startup_prunes_the_archive(
@@ -137,6 +160,42 @@ async def test_an_unusable_data_dir_stops_the_start_with_one_line(
 
     assert "FLICKRHUB_DATA_DIR" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+class SharedBroker(MemoryBroker):
+    shared = True
+
+
+class SharedBackends:
+    """Stands in for the shared stores a ``worker`` needs (never used here)."""
+
+    @hookimpl
+    def job_store(self, runtime: Runtime) -> object:
+        return object()
+
+    @hookimpl
+    def request_token_store(self, runtime: Runtime) -> object:
+        return object()
+
+
+async def test_a_workers_token_cache_keeps_the_local_stores_in_use(
+    settings: Settings,
+) -> None:
+    keyed = settings.model_copy(update={"secret_key": SecretStr(new_key())})
+    plugins = load_plugins([], found=[], extra=[LOCAL, ("shared", SharedBackends())])
+    runtime = Runtime(keyed, plugins, role="worker", broker=SharedBroker())
+    await runtime.start()
+    try:
+        assert isinstance(runtime.tokens, CachedTokenStore)
+        assert isinstance(runtime.token_store, SqliteTokenStore)
+        job = make_job(JobState.COMPLETED)
+        await runtime.emit("job_completed", job, JobState.RUNNING)
+        archive = archive_of(runtime)
+        assert archive is not None
+        await archive.flush()
+        assert await archive.get(job.id) == job
+    finally:
+        await runtime.close()
 
 
 class OtherTokenStore:

@@ -50,7 +50,7 @@ async def test_take_dead_removes_only_the_named_jobs(broker: RabbitBroker) -> No
     ]
 
 
-async def test_take_dead_stops_reading_once_it_found_every_job(
+async def test_take_dead_reads_no_further_than_the_scan_limit(
     broker: RabbitBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await fill_dlq(broker, [message(f"job-{n}") for n in range(4)])

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import redis
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -64,3 +66,19 @@ async def make_client(redis_url: str, prefix: str) -> AsyncIterator[Callable[[],
 @pytest.fixture
 def client(make_client: Callable[[], Redis]) -> Redis:
     return make_client()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many times this process sent something to Redis since the fixture was set
+    up: one send is one round trip, whatever it carries (a command, a script, a pipeline)."""
+    sent = 0
+    real_send = AbstractConnection.send_packed_command
+
+    async def counting_send(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        nonlocal sent
+        sent += 1
+        await real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+    return lambda: sent

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from redis.asyncio import Redis
 
+from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted
 from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.stores import JobQuery, JobStore
 from flickrhub_redis import IdempotencyClaims, Keys, RedisJobStore
@@ -116,14 +117,21 @@ async def test_finished_jobs_expire_and_pending_ones_do_not(
                 assert (ttl - 5) * 1000 < left <= ttl * 1000, state
 
 
-async def test_a_job_saved_again_as_pending_loses_its_ttl(
+async def test_a_finished_job_is_never_saved_back_to_pending(
     store: RedisJobStore, client: Redis, prefix: str
 ) -> None:
     job = make_job(JobState.FAILED)
     await store.save(job)
-    job.state = JobState.QUEUED  # e.g. replayed from the DLQ
-    await store.save(job)
-    assert await client.pttl(Keys(prefix).job(job.id)) == -1
+    job.state = JobState.QUEUED
+
+    with pytest.raises(JobAlreadyFinished) as refused:
+        await store.save(job)
+
+    assert refused.value.state == "failed"
+    stored = await store.get(job.id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert await client.pttl(Keys(prefix).job(job.id)) > 0
+    assert await store.count_pending("app") == 0
 
 
 async def test_ttl_zero_means_no_expiry(client: Redis, prefix: str) -> None:
@@ -363,3 +371,95 @@ async def test_pending_count_follows_job_states(store: RedisJobStore) -> None:
     assert await store.count_pending("app") == 2
     await store.delete(jobs[2].id)
     assert await store.count_pending("app") == 1
+
+
+async def test_a_jobs_indexes_follow_it_from_queued_to_finished(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    job = make_job(key="k-life")
+    job.batch_id = "b-life"
+    await store.save(job)  # the API creates it; a worker then saves it as it runs
+    for state in (JobState.RUNNING, JobState.RETRYING, JobState.RUNNING):
+        job.state = state
+        await store.save(job)
+        assert await store.count_pending("app") == 1
+        assert [j.id for j in await store.list(JobQuery(owner="app", state=state))] == [job.id]
+        assert [j.id for j in await store.list(JobQuery(owner="app", batch_id="b-life"))] == [
+            job.id
+        ]
+        assert await store.find_idempotent("app", "k-life") == job
+
+    job.state, job.result, job.finished_at = JobState.COMPLETED, {"stat": "ok"}, utcnow()
+    await store.save(job)
+
+    assert await store.count_pending("app") == 0
+    done = JobQuery(owner="app", state=JobState.COMPLETED)
+    assert [j.id for j in await store.list(done)] == [job.id]
+    assert [j.id for j in await store.list(JobQuery(owner="app", batch_id="b-life"))] == [job.id]
+    assert await store.find_idempotent("app", "k-life") == job
+    for key, ttl in (
+        (keys.job(job.id), TTL_COMPLETE),
+        (keys.idempotency("app", "k-life"), TTL_COMPLETE),
+        (keys.batch("b-life"), TTL_FAIL),  # the longest job TTL
+    ):
+        assert (ttl - 5) * 1000 < await client.pttl(key) <= ttl * 1000, key
+
+
+async def test_of_two_outcomes_of_one_job_only_the_first_is_stored(store: RedisJobStore) -> None:
+    job = make_job(JobState.RUNNING)
+    await store.save(job)
+    completed = job.model_copy(update={"state": JobState.COMPLETED, "result": {"n": 1}})
+    failed = job.model_copy(update={"state": JobState.FAILED, "error": {"code": "E"}})
+
+    outcomes = await asyncio.gather(
+        store.save(completed), store.save(failed), return_exceptions=True
+    )
+
+    refused = [o for o in outcomes if isinstance(o, JobAlreadyFinished)]
+    assert len(refused) == 1 and outcomes.count(None) == 1
+    first = completed if outcomes[0] is None else failed
+    stored = await store.get(job.id)
+    assert stored is not None and stored.state is first.state
+    assert refused[0].state == first.state.value
+
+
+async def test_a_second_finish_in_the_same_state_is_refused(store: RedisJobStore) -> None:
+    job = make_job(JobState.RUNNING)
+    job.started_at = utcnow()
+    await store.save(job)
+    first = job.model_copy(update={"state": JobState.COMPLETED, "finished_at": utcnow()})
+    await store.save(first)
+    later = first.model_copy(update={"finished_at": utcnow() + timedelta(seconds=1)})
+    with pytest.raises(JobAlreadyFinished):
+        await store.save(later)
+    stored = await store.get(job.id)
+    assert stored is not None and stored.finished_at == first.finished_at
+
+
+async def test_a_started_job_cannot_be_saved_as_never_started(store: RedisJobStore) -> None:
+    queued = make_job(JobState.QUEUED)
+    await store.save(queued)
+    running = queued.model_copy(update={"state": JobState.RUNNING, "started_at": utcnow()})
+    await store.save(running)
+    cancelled = queued.model_copy(update={"state": JobState.CANCELLED, "finished_at": utcnow()})
+    with pytest.raises(JobAlreadyStarted):
+        await store.save(cancelled)
+    stored = await store.get(queued.id)
+    assert stored is not None and stored.state is JobState.RUNNING
+    assert await store.count_pending("app") == 1
+
+
+async def test_a_finished_job_saved_in_its_own_state_is_replaced(store: RedisJobStore) -> None:
+    dead = make_job(JobState.FAILED)
+    dead.dead_lettered = True
+    await store.save(dead)
+    in_dlq = JobQuery(owner="app", in_dlq=True)
+    assert [j.id for j in await store.list(in_dlq)] == [dead.id]
+
+    dead.replayed_by = "the-replay"  # what a DLQ replay records on the dead job
+    await store.save(dead)
+
+    stored = await store.get(dead.id)
+    assert stored is not None and stored.replayed_by == "the-replay"
+    assert await store.list(in_dlq) == []

@@ -105,3 +105,14 @@ async def test_an_idle_key_expires(client: Redis, prefix: str) -> None:
     await asyncio.sleep(0.1)
     assert await client.exists(Keys(prefix).rate_limit("ck")) == 0
     assert await rl.acquire("ck") == 0.0
+
+
+async def test_without_a_limit_nothing_is_sent_to_redis(
+    client: Redis, prefix: str, round_trips: Callable[[], int]
+) -> None:
+    rl = limiter(client, prefix, per_hour=0)
+    before = round_trips()
+    await rl.acquire("ck")
+    await rl.back_off("ck", 0.01)
+    await rl.acquire("ck")
+    assert round_trips() == before
