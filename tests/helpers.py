@@ -6,10 +6,13 @@ import asyncio
 import types
 from collections.abc import Callable
 
+import httpx
+
 import flickrhub_replace
 import flickrhub_rest
 import flickrhub_upload
 from flickrhub_core import Job, Target, hookimpl
+from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.plugins import Plugins, load_plugins
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
@@ -59,3 +62,12 @@ async def finished(rt: Runtime, job_id: str, timeout: float = 5.0) -> Job:
             if job is not None and job.state.finished:
                 return job
             await asyncio.sleep(0.01)
+
+
+async def answer_flickr_with(
+    runtime: Runtime, handler: Callable[[httpx.Request], httpx.Response]
+) -> None:
+    """Point a started runtime's Flickr client at ``handler`` (a scripted Flickr)."""
+    original = runtime.require_flickr()
+    runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(handler))
+    await original.aclose()

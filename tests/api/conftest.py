@@ -14,10 +14,10 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 
 from flickrhub_api import create_app
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.jobs import Job, JobState
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
+from tests.helpers import answer_flickr_with
 
 REST = "/api/v1/flickr/rest"
 #: Aliased: pytest would try to collect a name starting with "Test".
@@ -132,7 +132,5 @@ class FakeFlickr:
 async def fake_flickr(rt: Runtime, app: Quart) -> FakeFlickr:
     """Point the started runtime's Flickr client at a :class:`FakeFlickr`."""
     fake = FakeFlickr()
-    original = rt.require_flickr()
-    rt.flickr = FlickrClient(rt.endpoints, transport=httpx.MockTransport(fake.handle))
-    await original.aclose()
+    await answer_flickr_with(rt, fake.handle)
     return fake  # the runtime closes the new client when the app stops

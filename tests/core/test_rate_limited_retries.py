@@ -17,13 +17,12 @@ import pytest
 
 from flickrhub_core import Job, JobState
 from flickrhub_core.errors import JobError
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.flickr.errors import http_error
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.runner import JobRunner
 from flickrhub_core.worker.session import DEFAULT_429_BACKOFF
-from tests.helpers import connected_token, finished
+from tests.helpers import answer_flickr_with, connected_token, finished
 
 OK_XML = b'<rsp stat="ok"><photoid>42</photoid></rsp>'
 
@@ -59,9 +58,7 @@ async def rt(
 ) -> AsyncIterator[Runtime]:
     runtime = make_runtime(rate_limited_retries=CAP)
     await runtime.start()
-    original = runtime.require_flickr()
-    runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(flickr.handle))
-    await original.aclose()
+    await answer_flickr_with(runtime, flickr.handle)
     await runtime.tokens.put(connected_token())
     host = WorkerHost(runtime, concurrency=2)
     await host.start()

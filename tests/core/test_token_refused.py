@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from flickrhub_core import Job, JobState
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token, finished
+from tests.helpers import answer_flickr_with, connected_token, finished
 
 INVALID_TOKEN = {"stat": "fail", "code": 98, "message": "Invalid auth token"}
 
@@ -36,9 +35,7 @@ class Flickr:
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime()
     await runtime.start()
-    original = runtime.require_flickr()
-    runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(Flickr().handle))
-    await original.aclose()
+    await answer_flickr_with(runtime, Flickr().handle)
     # As in a worker process: the cache in front of the store the API writes to.
     runtime.backends.tokens = CachedTokenStore(runtime.backends.tokens, ttl=3600)
     host = WorkerHost(runtime, concurrency=1)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from quart import Quart
 
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.runtime import Runtime
 from tests.api.conftest import FakeFlickr
+from tests.helpers import answer_flickr_with
 from tests.hostile.conftest import ALICE, BOB, Client, Untouched
 
 START = "/api/v1/auth/start"
@@ -23,9 +22,7 @@ CALLBACK = "/api/v1/auth/callback"
 @pytest.fixture
 async def flickr(rt: Runtime, app: Quart) -> FakeFlickr:
     fake = FakeFlickr()
-    original = rt.require_flickr()
-    rt.flickr = FlickrClient(rt.endpoints, transport=httpx.MockTransport(fake.handle))
-    await original.aclose()
+    await answer_flickr_with(rt, fake.handle)
     return fake
 
 

@@ -15,12 +15,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.jobs import Job, JobState
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token
+from tests.helpers import answer_flickr_with, connected_token
 from tests.redis.test_redis_plugin import plugins, with_redis
 
 #: Lease and read (one script), save ``running``, save ``completed``.
@@ -58,8 +57,7 @@ async def rt(
     )
     runtime = Runtime.create(s, plugins=plugins())
     await runtime.start()
-    assert runtime.flickr is not None
-    runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(flickr_says_ok))
+    await answer_flickr_with(runtime, flickr_says_ok)
     await runtime.tokens.put(connected_token())
     try:
         yield runtime

@@ -10,18 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from quart import Quart
 
 from flickrhub_api import create_app
 from flickrhub_api.security import inline_hashes
-from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobQuery
 from tests.api.conftest import FakeFlickr, connect
+from tests.helpers import answer_flickr_with
 from tests.ui.conftest import Client
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "flickrhub_api" / "static"
@@ -49,9 +48,7 @@ async def get_page(client: Client, path: str, status: int = 200) -> str:
 @pytest.fixture
 async def fake_flickr(rt: Runtime, app: Quart) -> FakeFlickr:
     fake = FakeFlickr()
-    original = rt.require_flickr()
-    rt.flickr = FlickrClient(rt.endpoints, transport=httpx.MockTransport(fake.handle))
-    await original.aclose()
+    await answer_flickr_with(rt, fake.handle)
     return fake
 
 
@@ -423,9 +420,7 @@ async def test_the_wizard_acts_for_the_signed_in_client(
 ) -> None:
     app, runtime = keyed
     fake = FakeFlickr()
-    original = runtime.require_flickr()
-    runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(fake.handle))
-    await original.aclose()
+    await answer_flickr_with(runtime, fake.handle)
     client = app.test_client()
     await sign_in(client, "key-bob-5678")
     token = csrf_of(await get_page(client, "/ui/connect"))
