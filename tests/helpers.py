@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import types
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
@@ -16,6 +17,7 @@ from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.plugins import Plugins, load_plugins
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
+from flickrhub_core.worker import WorkerHost
 
 BUILTIN_TARGETS = [
     ("rest", flickrhub_rest),
@@ -71,3 +73,26 @@ async def answer_flickr_with(
     original = runtime.require_flickr()
     runtime.flickr = FlickrClient(runtime.endpoints, transport=httpx.MockTransport(handler))
     await original.aclose()
+
+
+@contextlib.asynccontextmanager
+async def started(runtime: Runtime, *tokens: StoredToken) -> AsyncIterator[Runtime]:
+    """``runtime`` started with ``tokens`` stored (by default :func:`connected_token`),
+    closed afterwards."""
+    await runtime.start()
+    for token in tokens or (connected_token(),):
+        await runtime.tokens.put(token)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+@contextlib.asynccontextmanager
+async def working(worker: WorkerHost, *, grace: float = 1.0) -> AsyncIterator[WorkerHost]:
+    """``worker`` consuming, drained for at most ``grace`` seconds afterwards."""
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop(grace=grace)

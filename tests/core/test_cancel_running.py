@@ -20,7 +20,7 @@ from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.stores import CancelRequests
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.photos import follow_ticket
-from tests.helpers import connected_token, finished
+from tests.helpers import finished, started, working
 
 
 class Sleeper(Target):
@@ -115,22 +115,14 @@ def fast_watch(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(plugin())
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=4), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 async def running(rt: Runtime, target: str, **fields: Any) -> Job:

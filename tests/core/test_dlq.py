@@ -18,7 +18,7 @@ from flickrhub_core.jobs import DLQ, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import finished
+from tests.helpers import finished, working
 
 
 class Flaky(Target):
@@ -78,12 +78,8 @@ async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=4), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 async def dead_job(rt: Runtime, *, owner: str = "default", age: float = 0, **fields: Any) -> Job:

@@ -21,7 +21,7 @@ from flickrhub_core.jobs import queue_name
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.worker import WorkerHost
 from tests.faults.test_leases import OTHER, LeasingStore
-from tests.helpers import connected_token, finished, targets_plugin
+from tests.helpers import finished, started, targets_plugin, working
 
 LEASE = 1.0  # seconds; renewed every third of it
 
@@ -44,22 +44,14 @@ async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     Long.seconds, Long.calls = 1.4, 0
     runtime = make_runtime(targets_plugin(Long()), job_lease_seconds=LEASE)
     runtime.backends.jobs = LeasingStore()
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=4), grace=3) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=3)
 
 
 def store(rt: Runtime) -> LeasingStore:

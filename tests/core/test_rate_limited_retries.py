@@ -22,7 +22,7 @@ from flickrhub_core.runtime import Runtime
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.runner import JobRunner
 from flickrhub_core.worker.session import DEFAULT_429_BACKOFF
-from tests.helpers import answer_flickr_with, connected_token, finished
+from tests.helpers import answer_flickr_with, finished, started, working
 
 OK_XML = b'<rsp stat="ok"><photoid>42</photoid></rsp>'
 
@@ -56,17 +56,10 @@ def flickr() -> ScriptedFlickr:
 async def rt(
     make_runtime: Callable[..., Runtime], flickr: ScriptedFlickr
 ) -> AsyncIterator[Runtime]:
-    runtime = make_runtime(rate_limited_retries=CAP)
-    await runtime.start()
-    await answer_flickr_with(runtime, flickr.handle)
-    await runtime.tokens.put(connected_token())
-    host = WorkerHost(runtime, concurrency=2)
-    await host.start()
-    try:
-        yield runtime
-    finally:
-        await host.stop(grace=1)
-        await runtime.close()
+    async with started(make_runtime(rate_limited_retries=CAP)) as runtime:
+        await answer_flickr_with(runtime, flickr.handle)
+        async with working(WorkerHost(runtime, concurrency=2)):
+            yield runtime
 
 
 async def echo(rt: Runtime) -> Job:

@@ -22,7 +22,7 @@ from flickrhub_core.broker import Delivery
 from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token, targets_plugin
+from tests.helpers import connected_token, started, targets_plugin
 
 
 class Echo(Target):
@@ -106,12 +106,8 @@ def store() -> FlakyJobStore:
 async def rt(make_runtime: Callable[..., Runtime], store: FlakyJobStore) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(Echo()))
     runtime.backends.jobs = store
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from flickrhub_core import Job, JobState
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import answer_flickr_with, connected_token, finished
+from tests.helpers import answer_flickr_with, connected_token, finished, started, working
 
 INVALID_TOKEN = {"stat": "fail", "code": 98, "message": "Invalid auth token"}
 
@@ -33,18 +33,12 @@ class Flickr:
 
 @pytest.fixture
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
-    runtime = make_runtime()
-    await runtime.start()
-    await answer_flickr_with(runtime, Flickr().handle)
-    # As in a worker process: the cache in front of the store the API writes to.
-    runtime.backends.tokens = CachedTokenStore(runtime.backends.tokens, ttl=3600)
-    host = WorkerHost(runtime, concurrency=1)
-    await host.start()
-    try:
-        yield runtime
-    finally:
-        await host.stop(grace=1)
-        await runtime.close()
+    async with started(make_runtime()) as runtime:
+        await answer_flickr_with(runtime, Flickr().handle)
+        # As in a worker process: the cache in front of the store the API writes to.
+        runtime.backends.tokens = CachedTokenStore(runtime.backends.tokens, ttl=3600)
+        async with working(WorkerHost(runtime, concurrency=1)):
+            yield runtime
 
 
 async def echo(rt: Runtime) -> Job:

@@ -34,7 +34,7 @@ from flickrhub_core.webhooks import (
     keyring_of,
 )
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token
+from tests.helpers import started, working
 
 SECRET = "whsec-top-secret-value"
 PAYLOAD_KEYS = [
@@ -192,22 +192,14 @@ async def rt(
     make_runtime: Callable[..., Runtime], options: dict[str, Any]
 ) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(), **options)
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=4), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 async def submit(rt: Runtime, target: str = "echo", **fields: Any) -> Job:

@@ -17,7 +17,7 @@ from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token, finished, targets_plugin
+from tests.helpers import connected_token, finished, started, targets_plugin, working
 
 
 class Scripted(Target):
@@ -66,22 +66,14 @@ def reset_scripts() -> None:
 @pytest.fixture
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(Scripted(), Unsafe(), CachedRead(), Write()))
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=4), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 async def submit(rt: Runtime, target: str = "scripted", **fields: Any) -> Job:

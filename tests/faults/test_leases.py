@@ -24,7 +24,7 @@ from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobLeases
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import connected_token, finished
+from tests.helpers import finished, started, working
 
 OTHER = "another-worker"
 
@@ -88,22 +88,14 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin(), job_lease_seconds=1.0)
     runtime.backends.jobs = LeasingStore()
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=2)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=2), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 def store(rt: Runtime) -> LeasingStore:

@@ -34,7 +34,7 @@ from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings
 from flickrhub_core.worker import WorkerHost
 from flickrhub_core.worker.session import UserFlickr
-from tests.helpers import connected_token, finished
+from tests.helpers import connected_token, finished, started, working
 
 REST = "/api/v1/flickr/rest"
 #: Aliased: pytest would try to collect a name starting with "Test".
@@ -91,22 +91,14 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def rt(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime]:
     runtime = make_runtime(targets_plugin())
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, concurrency=2)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, concurrency=2), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 class FailingSaves:

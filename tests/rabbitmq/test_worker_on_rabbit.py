@@ -16,7 +16,7 @@ from flickrhub_core.flickr import Credentials
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings, load_settings
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import builtin_plugins, connected_token, targets_plugin
+from tests.helpers import builtin_plugins, started, targets_plugin, working
 from tests.rabbitmq.conftest import MakeBroker
 
 
@@ -43,22 +43,14 @@ async def rt(settings: Settings, make_broker: MakeBroker) -> AsyncIterator[Runti
         broker=broker,
         consumer=Credentials("key", "secret"),
     )
-    await runtime.start()
-    await runtime.tokens.put(connected_token())
-    try:
+    async with started(runtime):
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @pytest.fixture
 async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
-    worker = WorkerHost(rt, ["scripted"], concurrency=4)
-    await worker.start()
-    try:
+    async with working(WorkerHost(rt, ["scripted"], concurrency=4), grace=1) as worker:
         yield worker
-    finally:
-        await worker.stop(grace=1)
 
 
 async def finished(rt: Runtime, job_id: str, timeout: float = 10.0) -> Job:
