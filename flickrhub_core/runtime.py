@@ -295,14 +295,10 @@ class Runtime:
         job.finished_at = utcnow()
         try:
             await self.jobs.save(job)
-        except JobAlreadyFinished:
-            current = await self.jobs.get(job.id)
-            if current is None:
-                raise
-            return current
-        except JobAlreadyStarted:
-            # A worker took it since it was read: ask that worker to stop it instead.
-            await request_cancel(self.jobs, job)
+        except (JobAlreadyFinished, JobAlreadyStarted) as refused:
+            if isinstance(refused, JobAlreadyStarted):
+                # A worker took it since it was read: ask that worker to stop it instead.
+                await request_cancel(self.jobs, job)
             current = await self.jobs.get(job.id)
             if current is None:
                 raise

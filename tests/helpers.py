@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import types
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
 
 import httpx
 
 import flickrhub_replace
 import flickrhub_rest
 import flickrhub_upload
-from flickrhub_core import Job, Target, hookimpl
+from flickrhub_core import Job, JobState, Target, hookimpl
 from flickrhub_core.flickr import FlickrClient
+from flickrhub_core.jobs import DLQ, utcnow
 from flickrhub_core.plugins import Plugins, load_plugins
-from flickrhub_core.runtime import Runtime
+from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
 
@@ -96,3 +99,20 @@ async def working(worker: WorkerHost, *, grace: float = 1.0) -> AsyncIterator[Wo
         yield worker
     finally:
         await worker.stop(grace=grace)
+
+
+async def store_dead_job(rt: Runtime, *, age: float = 0, **fields: Any) -> Job:
+    """A job as a worker leaves one that exhausted its retries (created ``age`` seconds
+    ago): its record and its copy in the DLQ. ``fields`` set the call and its owner."""
+    job = Job(
+        state=JobState.FAILED,
+        attempts=3,
+        max_attempts=3,
+        dead_lettered=True,
+        created_at=utcnow() - timedelta(seconds=age),
+        finished_at=utcnow(),
+        **fields,
+    )
+    await rt.jobs.save(job)
+    await rt.broker.publish(DLQ, encode_message(job))
+    return job

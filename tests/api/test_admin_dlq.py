@@ -4,7 +4,6 @@ client seeing only its own dead letters; and cancelling a running job over HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +11,10 @@ from pydantic import SecretStr
 from quart import Quart
 
 from flickrhub_api import create_app
-from flickrhub_core.jobs import DLQ, Job, JobState, utcnow
-from flickrhub_core.runtime import Runtime, encode_message
+from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.runtime import Runtime
 from tests.api.conftest import Client, connect
+from tests.helpers import store_dead_job
 
 ADMIN = "/api/v1/admin/dlq"
 KEYS = {"alice": "alice-key-0123456789abcdef", "bob": "bob-key-0123456789abcdef"}
@@ -25,24 +25,17 @@ def as_client(name: str) -> dict[str, str]:
 
 
 async def dead(rt: Runtime, *, owner: str = "default", age: float = 0, **fields: Any) -> Job:
-    job = Job(
+    return await store_dead_job(
+        rt,
+        age=age,
         owner=owner,
         user_id="user-1",
         target="rest",
         method="flickr.photos.getInfo",
         params={"photo_id": "42"},
-        state=JobState.FAILED,
-        attempts=3,
-        max_attempts=3,
         error={"code": "ERR_FLICKR_HTTP", "message": "HTTP 502 from Flickr", "retryable": True},
-        dead_lettered=True,
-        created_at=utcnow() - timedelta(seconds=age),
-        finished_at=utcnow(),
         **fields,
     )
-    await rt.jobs.save(job)
-    await rt.broker.publish(DLQ, encode_message(job))
-    return job
 
 
 async def send(client: Client, method: str, path: str, **options: Any) -> Any:

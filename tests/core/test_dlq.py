@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -14,11 +13,11 @@ import pytest
 from flickrhub_core import Job, JobError, JobState, Target, TargetContext, dlq, hookimpl
 from flickrhub_core.broker import MemoryBroker
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
-from flickrhub_core.jobs import DLQ, utcnow
-from flickrhub_core.runtime import Runtime, encode_message
+from flickrhub_core.jobs import DLQ
+from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import finished, working
+from tests.helpers import finished, store_dead_job, working
 
 
 class Flaky(Target):
@@ -84,24 +83,17 @@ async def host(rt: Runtime) -> AsyncIterator[WorkerHost]:
 
 async def dead_job(rt: Runtime, *, owner: str = "default", age: float = 0, **fields: Any) -> Job:
     """A job as a worker leaves one that exhausted its retries: record and DLQ copy."""
-    job = Job(
+    return await store_dead_job(
+        rt,
+        age=age,
         owner=owner,
         user_id="u2" if owner == "other" else "u1",
         target="flaky",
         method="flickr.test.echo",
         params={"n": "1"},
-        state=JobState.FAILED,
-        attempts=3,
-        max_attempts=3,
         error={"code": "ERR_FLICKR_HTTP", "message": "HTTP 502", "retryable": True},
-        dead_lettered=True,
-        created_at=utcnow() - timedelta(seconds=age),
-        finished_at=utcnow(),
         **fields,
     )
-    await rt.jobs.save(job)
-    await rt.broker.publish(DLQ, encode_message(job))
-    return job
 
 
 async def dlq_ids(rt: Runtime) -> list[str]:
