@@ -1,8 +1,9 @@
 """A worker's own HTTP endpoint: Prometheus ``/metrics`` and a ``/healthz`` probe.
 
 ``flickrhub worker --metrics-port N`` (or ``FLICKRHUB_WORKER_METRICS_PORT``) serves
-this small ASGI app with hypercorn on ``FLICKRHUB_HOST:N``, in the worker's event
-loop (:func:`flickrhub_core.serve.run_worker`). ``flickrhub api`` and ``flickrhub
+this small ASGI app on ``FLICKRHUB_HOST:N`` with the HTTP server every process uses
+(:class:`flickrhub_core.serve.HttpServer`), in the worker's event loop
+(:func:`flickrhub_core.serve.run_worker`). ``flickrhub api`` and ``flickrhub
 run`` serve the same metrics on the API's ``/metrics`` instead.
 
 A scrape reads the depth of the queues this worker consumes, and the DLQ's, first

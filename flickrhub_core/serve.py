@@ -6,9 +6,12 @@ starts its parts, calls ``ready`` once everything accepts work, waits for ``stop
 and then shuts down in order (stop accepting HTTP, drain the worker, close the
 runtime, stop the sandbox). The CLI sets ``stop`` from SIGINT/SIGTERM.
 
-Servers listen on sockets bound here, before anything starts: port 0 picks a free
-port that is known before ``ready`` is called, and a port in use is a one-line
-:class:`ConfigError` instead of a traceback from deep inside hypercorn.
+Every HTTP server (the API, a worker's metrics, the sandbox) is an
+:class:`HttpServer`: uvicorn with the httptools HTTP/1.1 parser, in the running event
+loop (uvloop under the CLI). Servers listen on sockets bound here, before anything
+starts: port 0 picks a free port that is known before ``ready`` is called, and a port
+in use is a one-line :class:`ConfigError` instead of a traceback from deep inside the
+HTTP server.
 
 Without ``FLICKRHUB_API_KEYS`` the API authenticates nobody, so it serves only on a
 loopback address (:func:`check_api_exposure`) and says so once at start.
@@ -17,19 +20,21 @@ loopback address (:func:`check_api_exposure`) and says so once at start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
+import uvicorn
+from uvicorn.lifespan.on import LifespanOn, LifespanSendMessage
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from flickrhub_core.errors import ConfigError
 from flickrhub_core.flickr import Credentials
@@ -63,8 +68,15 @@ __all__ = [
 
 SANDBOX_CONSUMER_FILE = "sandbox-consumer.json"
 SANDBOX_STATE_FILE = "sandbox-state.json"
-#: Seconds hypercorn lets open requests (long polls included) finish at shutdown.
+#: Seconds the HTTP server lets open requests (long polls included) finish at shutdown.
 HTTP_GRACE = 3.0
+#: Bytes of a request line and headers the server reads before it answers 431 (h11's
+#: limit, which hypercorn, FlickrHub's earlier server, enforced).
+MAX_HEAD_BYTES = 16 * 1024
+#: Connections waiting to be accepted: the ``listen`` backlog of every server socket.
+LISTEN_BACKLOG = 1024
+#: Seconds a connection refused with 431 is still read (and dropped) before it closes.
+_LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(1024)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -152,67 +164,246 @@ def http_url(sock: socket.socket) -> str:
     return local_url(host, port)
 
 
-def _hypercorn_config(sock: socket.socket) -> HypercornConfig:
-    config = HypercornConfig()
-    # Hand the already-listening socket to hypercorn; it owns the descriptor from now on.
-    config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
-    config.errorlog = _hypercorn_error_log()
-    config.loglevel = "WARNING"
-    config.graceful_timeout = HTTP_GRACE
-    return config
+class _HeadLimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering 431 to a request head longer than
+    :data:`MAX_HEAD_BYTES` (httptools itself buffers a head of any size)."""
+
+    _in_head = False
+    _head_bytes = 0
+    _refused = False
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return  # the rest of what a refused connection sent is ignored
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        self._in_head = False
+        # A head that arrived whole (data_received counts only heads still incomplete).
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > MAX_HEAD_BYTES:
+            self._refuse_head()
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # read and dropped until the client closes (see _refuse_head)
+        super().data_received(data)
+        if not self._in_head or self._refused or self.transport.is_closing():
+            return
+        # A head still incomplete: counts the whole chunk it began in (one chunk too many
+        # at most), so an endless head is refused without being buffered.
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        self._refused = True
+        self._in_head = False
+        body = b"Request Header Fields Too Large"
+        head = [STATUS_LINE[431]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        # Half-close and read on: closing with the rest of the head unread would reset
+        # the connection, which can destroy the answer before the client reads it.
+        self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self.transport.close)
 
 
-def _hypercorn_error_log() -> logging.Logger:
-    """Hypercorn's own messages: warnings and errors only, rendered (and redacted) as
+class _Lifespan(LifespanOn):
+    """uvicorn's lifespan protocol, keeping why the app refused to start."""
+
+    failure = ""
+
+    async def send(self, message: LifespanSendMessage) -> None:
+        if message["type"] == "lifespan.startup.failed":
+            self.failure = str(dict(message).get("message") or "")
+        await super().send(message)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, embedded in a process that owns its signals and shutdown."""
+
+    def __init__(self, config: uvicorn.Config, grace: float) -> None:
+        super().__init__(config)
+        config.load()
+        config.lifespan_class = _Lifespan
+        self.grace = grace
+        self.listening = asyncio.Event()
+        self._exit = asyncio.Event()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn would put its own SIGINT/SIGTERM handlers in place while serving (with
+        # signal.signal, over the event loop's) and raise the signal again after. The
+        # process's handlers stay in charge instead (run_until_stopped sets ``stop``),
+        # and HttpServer.stop() ends serving.
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:  # uvicorn's answer to a failed lifespan startup
+            reason = getattr(self.lifespan, "failure", "") or "lifespan startup failed"
+            raise RuntimeError(f"the HTTP app did not start: {reason}") from None
+        self.listening.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's loop, woken by request_exit() instead of noticing within 0.1 s.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._exit.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting, let open requests finish within the grace, then hang up on
+        the rest and cancel them (as hypercorn did: no 500, no error per request)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle ones close; busy ones close after their response
+        tasks = set(self.server_state.tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.grace)
+            if pending:
+                _http_log().warning(
+                    "%d open request(s) cancelled after the %g s shutdown grace",
+                    len(pending),
+                    self.grace,
+                )
+                for connection in list(self.server_state.connections):
+                    cycle = getattr(connection, "cycle", None)
+                    if cycle is not None and not cycle.response_complete:
+                        cycle.disconnected = True  # nothing more is written to it
+                        connection.transport.close()
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending)
+        # Connections still sending a last response: until the grace ends (uvloop's
+        # wait_closed waits for every connection), then they are cut.
+        closed = asyncio.gather(*(server.wait_closed() for server in self.servers))
+        try:
+            await asyncio.wait_for(closed, max(deadline - loop.time(), 0))
+        except TimeoutError:
+            for connection in list(self.server_state.connections):
+                connection.transport.abort()
+        await self.lifespan.shutdown()
+
+
+class _AsHttpLog(logging.Filter):
+    """Renames uvicorn's records ``flickrhub.http`` (see :func:`_http_log`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False  # a request cancelled at shutdown: counted in one warning instead
+        record.name = "flickrhub.http"
+        return True
+
+
+_AS_HTTP_LOG = _AsHttpLog()
+
+
+def _http_log() -> logging.Logger:
+    """uvicorn's own messages: warnings and errors only, rendered (and redacted) as
     every other line by the root handler :func:`flickrhub_core.logs.configure_logging`
-    installs, with ``logger`` ``flickrhub.http``."""
+    installs, with ``logger`` ``flickrhub.http``; its INFO lines ("Started server
+    process", "Application startup complete") are not logged."""
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
+    for name in ("uvicorn.error", "uvicorn.asgi"):
+        logging.getLogger(name).addFilter(_AS_HTTP_LOG)  # addFilter skips a duplicate
     logger = logging.getLogger("flickrhub.http")
     logger.setLevel(logging.WARNING)
     return logger
 
 
-class HttpServer:
-    """One ASGI app served by hypercorn on a socket from :func:`bind_socket`."""
+def _uvicorn_config(app: Any) -> uvicorn.Config:
+    _http_log()
+    return uvicorn.Config(
+        app,
+        loop="none",  # the running loop (uvloop in the CLI's processes)
+        http=_HeadLimitedProtocol,  # httptools
+        lifespan="auto",  # Quart's startup/shutdown; apps without lifespan still serve
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        # hypercorn neither trusted X-Forwarded-For nor does this: scope["client"] is the peer.
+        proxy_headers=False,
+        server_header=False,  # no "server: uvicorn" (hypercorn's "server" went with it)
+        date_header=True,
+        backlog=LISTEN_BACKLOG,
+    )
 
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+
+class HttpServer:
+    """One ASGI app served by uvicorn (the httptools HTTP/1.1 parser) on a socket from
+    :func:`bind_socket`, in the running event loop."""
+
+    def __init__(self, app: Any, sock: socket.socket, *, grace: float = HTTP_GRACE) -> None:
         self.app = app
         self.url = http_url(sock)
         self._sock: socket.socket | None = sock
-        self._stop = asyncio.Event()
-        self._listening = asyncio.Event()
+        self._server = _Server(_uvicorn_config(app), grace)
         self._task: asyncio.Task[None] | None = None
 
-    async def _shutdown_trigger(self) -> None:
-        # Hypercorn awaits this only once the app started and the socket accepts.
-        self._listening.set()
-        await self._stop.wait()
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self._server.serve(sockets=[sock])
+        finally:
+            sock.close()
 
     async def start(self) -> None:
         """Serve in a task; return once requests are answered (or raise why not)."""
         assert self._sock is not None, "HttpServer.start() called twice"
-        config = _hypercorn_config(self._sock)
-        self._sock = None
-        self._task = asyncio.create_task(
-            hypercorn_serve(self.app, config, shutdown_trigger=self._shutdown_trigger)
-        )
-        listening = asyncio.create_task(self._listening.wait())
+        sock, self._sock = self._sock, None
+        task = self._task = asyncio.create_task(self._serve(sock))
+        listening = asyncio.create_task(self._server.listening.wait())
         try:
-            await asyncio.wait({self._task, listening}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             listening.cancel()
-        if self._task.done():
-            self._task.result()  # raises the reason it stopped
+        if task.done():
+            self._task = None  # stop() has nothing left to wait for
+            task.result()  # raises the reason it stopped
             raise RuntimeError("the HTTP server stopped during start")
 
     async def stop(self) -> None:
-        """Stop accepting, let open requests finish (up to ``HTTP_GRACE`` s)."""
+        """Stop accepting, let open requests finish (up to ``grace``, by default
+        :data:`HTTP_GRACE` s), then cut and cancel the rest."""
         if self._sock is not None:  # never started
             self._sock.close()
             self._sock = None
         if self._task is None:
             return
-        self._stop.set()
+        self._server.request_exit()
         await self._task
 
 

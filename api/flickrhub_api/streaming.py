@@ -3,8 +3,9 @@
 Quart's receiver task copies every ASGI message into the request body as fast as
 the client sends, whatever the handler consumes: a 200 MB photo written to a slow
 blob store would pile up in memory. Here the receiver waits while more than
-:data:`HIGH_WATER` bytes are buffered, so hypercorn stops reading the socket and
-TCP pushes back on the client; memory stays flat whatever the photo size.
+:data:`HIGH_WATER` bytes are buffered; with nobody receiving, the HTTP server stops
+reading the socket (uvicorn does once 64 KiB of body wait) and TCP pushes back on
+the client: memory stays flat whatever the photo size.
 
 The limit counts every byte received (Quart's own check counts only what is
 buffered, which streaming keeps small), so a chunked body without a
@@ -14,10 +15,9 @@ Content-Length is refused past the limit too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
-from hypercorn.typing import ASGIReceiveCallable
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers import Request
 from quart.wrappers.request import Body
@@ -25,6 +25,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 #: Bytes buffered before the receiver waits for the handler to catch up.
 HIGH_WATER = 1024 * 1024
+
+#: The ASGI ``receive`` callable (any server's).
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 class FlowControlledBody(Body):
@@ -102,7 +105,7 @@ def request_class(streaming_paths: Mapping[str, int]) -> type[Request]:
 class FlowControlledConnection(ASGIHTTPConnection):
     """Quart's HTTP connection, with a receiver that honours the body's flow control."""
 
-    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
+    async def handle_messages(self, request: Request, receive: Receive) -> None:
         body = request.body
         while True:
             if isinstance(body, FlowControlledBody):

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import httpx
+import uvloop
 
 from flickrhub_core import __version__
 from flickrhub_core.errors import FlickrHubError
@@ -80,8 +81,15 @@ def setup_logging(settings: Settings) -> None:
     )
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of the long-running commands: uvloop, a cheaper loop (in CPU per
+    request and per socket event) than asyncio's own."""
+    return uvloop.new_event_loop()
+
+
 def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` in a new event loop; SIGINT and SIGTERM set ``stop``.
+    """Run ``main(stop)`` in a new event loop (:func:`new_event_loop`); SIGINT and
+    SIGTERM set ``stop``.
 
     The first signal removes the handlers again, so a second Ctrl-C interrupts a
     shutdown that hangs.
@@ -105,4 +113,5 @@ def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             for sig in signals:
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=new_event_loop) as loop_runner:
+        loop_runner.run(runner())

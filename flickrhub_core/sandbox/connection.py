@@ -4,17 +4,22 @@
   (port included) and the raw path with its trailing slash.
 * :func:`injected_fault` asks the fault injector what goes wrong with a call.
 * Dropped connections: a handler returns :func:`drop_response`; :class:`SandboxQuart`
-  turns it into an interim ``100 Continue`` and ends the ASGI call. Hypercorn then
-  closes the socket because no final response was sent, so the client sees the
-  connection closed without a response (httpx ``RemoteProtocolError``, requests
-  ``ConnectionError``/``RemoteDisconnected``), not a 500. Hypercorn would answer an
-  exception or a silent return with its own 500, hence the interim response.
-  Under Quart's test client the drop shows as a bare status 100.
+  turns it into an interim ``100 Continue`` and ends the ASGI call. The server
+  (uvicorn) then closes the socket because no final response was sent, so the client
+  sees the connection closed without a response (httpx ``RemoteProtocolError``,
+  requests ``ConnectionError``/``RemoteDisconnected``), not a 500. The server would
+  answer an exception or a silent return with its own 500, hence the interim
+  response; the error uvicorn logs about the unfinished response is left out for a
+  drop (:class:`_QuietDrop`). Under Quart's test client the drop shows as a bare
+  status 100.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
 from quart import Quart, Response, request
@@ -26,6 +31,18 @@ from .state import SandboxState
 
 DROP_HEADER = "X-FlickrHub-Sandbox-Drop"
 _DROP_HEADER_BYTES = DROP_HEADER.lower().encode("latin-1")
+#: True in the task of a request the sandbox hung up on.
+_DROPPED: ContextVar[bool] = ContextVar("flickrhub_sandbox_dropped", default=False)
+
+
+class _QuietDrop(logging.Filter):
+    """Leaves out uvicorn's error about an unfinished response when it was a drop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_DROPPED.get() and "without completing response" in str(record.msg))
+
+
+_QUIET_DROP = _QuietDrop()
 
 
 def request_line() -> RequestLine:
@@ -59,6 +76,11 @@ async def injected_fault(
 class SandboxQuart(Quart):
     """Quart, plus the ability to hang up on a client (see the module docstring)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Added once, however many apps: addFilter skips a filter already there.
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_DROP)
+
     async def asgi_app(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
@@ -79,3 +101,5 @@ class SandboxQuart(Quart):
                 await send(message)
 
         await super().asgi_app(scope, receive, guarded_send)
+        if dropping:
+            _DROPPED.set(True)  # seen by _QuietDrop when the server logs, in this task

@@ -1,26 +1,18 @@
-"""Run the sandbox with hypercorn inside an already running event loop."""
+"""Run the sandbox inside an already running event loop, with FlickrHub's HTTP server
+(:class:`flickrhub_core.serve.HttpServer`: uvicorn)."""
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 from collections.abc import Awaitable, Callable
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
 from .app import create_sandbox_app
 from .config import SandboxConfig
 
-
-def bind_address(host: str, port: int) -> str:
-    """``host:port`` for hypercorn, bracketing IPv6 literals."""
-    try:
-        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
-            return f"[{host}]:{port}"
-    except ValueError:
-        pass
-    return f"{host}:{port}"
+#: Seconds open requests get to finish once the sandbox stops.
+SHUTDOWN_GRACE = 1.0
 
 
 async def serve_sandbox(
@@ -33,16 +25,19 @@ async def serve_sandbox(
 ) -> None:
     """Serve a sandbox until ``shutdown_trigger`` completes (e.g. ``event.wait``).
 
-    Without a trigger hypercorn installs SIGINT/SIGTERM handlers, which works only in
-    the main thread; embedders should always pass one. Pass ``app`` to serve an app
-    made with :func:`create_sandbox_app` whose state the caller wants to inspect.
+    Without a trigger it serves until cancelled; it never handles signals itself.
+    Pass ``app`` to serve an app made with :func:`create_sandbox_app` whose state the
+    caller wants to inspect.
     """
-    hypercorn_config = HypercornConfig()
-    hypercorn_config.bind = [bind_address(host, port)]
-    hypercorn_config.accesslog = None
-    hypercorn_config.graceful_timeout = 1.0
-    await serve(
+    from flickrhub_core.serve import HttpServer, bind_socket
+
+    server = HttpServer(
         app if app is not None else create_sandbox_app(config),
-        hypercorn_config,
-        shutdown_trigger=shutdown_trigger,
+        bind_socket(host, port),
+        grace=SHUTDOWN_GRACE,
     )
+    await server.start()
+    try:
+        await (shutdown_trigger or asyncio.Event().wait)()
+    finally:
+        await server.stop()

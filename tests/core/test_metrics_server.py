@@ -1,4 +1,4 @@
-"""The worker's metrics endpoint, served by hypercorn as ``flickrhub worker
+"""The worker's metrics endpoint, served by :class:`HttpServer` as ``flickrhub worker
 --metrics-port`` serves it; and the drain setting's names."""
 
 from __future__ import annotations
