@@ -17,6 +17,7 @@ HTTP envelope and status in one place.
     │   └── JobAlreadyFinished    409  a save would change a finished job's state
     ├── TooManyRequests           429  the client's request rate is over its limit
     ├── ServiceUnavailable        503  a dependency is down or full
+    │   └── QueueFull             503  the owner's pending jobs are at their cap
     ├── ConfigError                    bad settings: refuses to start
     ├── PluginError                    broken / unknown plugin: refuses to start
     └── JobError                       a job failed (stored on the job)
@@ -137,6 +138,25 @@ class ServiceUnavailable(FlickrHubError):
     ) -> None:
         super().__init__(message, details=details, code=code)
         self.retry_after = retry_after
+
+
+class QueueFull(ServiceUnavailable):
+    """``owner`` has ``pending`` unfinished jobs, at ``FLICKRHUB_MAX_PENDING_JOBS``
+    (``cap``): a new one is refused until some have finished."""
+
+    code = "ERR_QUEUE_FULL"
+    #: Seconds a client is asked to wait before trying again.
+    RETRY_AFTER = 5
+
+    def __init__(self, pending: int, cap: int) -> None:
+        super().__init__(
+            f"too many pending jobs (at most {cap} queued, running or retrying); "
+            "try again when some have finished",
+            retry_after=self.RETRY_AFTER,
+            details={"pending": pending, "max_pending_jobs": cap},
+        )
+        self.pending = pending
+        self.cap = cap
 
 
 class ConfigError(FlickrHubError):

@@ -15,7 +15,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 
-from flickrhub_core.errors import InvalidRequest, JobAlreadyFinished, JobAlreadyStarted, NotFound
+from flickrhub_core.errors import (
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobAlreadyStarted,
+    NotFound,
+    QueueFull,
+)
 from flickrhub_core.jobs import Job
 from flickrhub_core.stores import BlobInfo, JobQuery, PendingAuth, StoredToken
 
@@ -28,7 +34,8 @@ class MemoryJobStore:
     Cancel requests (:class:`~flickrhub_core.stores.CancelRequests`) are kept in a set
     beside the records and set on every job read back. A finished job's state is final
     (:meth:`~flickrhub_core.stores.JobStore.save`): no await lies between the check
-    and the write, so the check is atomic.
+    and the write, so the check is atomic; so is the pending-jobs cap of
+    :meth:`create` (:class:`~flickrhub_core.stores.CappedCreate`).
     """
 
     def __init__(self, max_jobs: int = 100_000) -> None:
@@ -61,6 +68,15 @@ class MemoryJobStore:
             self._cancel.discard(old.id)
             if old.idempotency_key:
                 self._idempotency.pop((old.owner, old.idempotency_key), None)
+
+    async def create(self, job: Job, max_pending: int) -> None:
+        """:class:`~flickrhub_core.stores.CappedCreate`: no await between the count and
+        the save."""
+        if job.id not in self._jobs and not job.state.finished:
+            pending = len(self._pending.get(job.owner, ()))
+            if pending >= max_pending:
+                raise QueueFull(pending, max_pending)
+        await self.save(job)
 
     async def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
@@ -112,6 +128,10 @@ class MemoryTokenStore:
 
     async def get(self, user_id: str) -> StoredToken | None:
         return self._tokens.get(user_id)
+
+    async def owner(self, user_id: str) -> str | None:
+        token = self._tokens.get(user_id)
+        return None if token is None else token.owner
 
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str

@@ -21,6 +21,8 @@ from flickrhub_core.errors import (
     JobAlreadyFinished,
     JobAlreadyStarted,
     NotFound,
+    PluginError,
+    QueueFull,
     ServiceUnavailable,
 )
 from flickrhub_core.events import JobEvent
@@ -39,6 +41,7 @@ from flickrhub_core.settings import Settings
 from flickrhub_core.stores import (
     BlobStore,
     Cache,
+    CappedCreate,
     JobStore,
     RateLimiter,
     RequestTokenStore,
@@ -98,6 +101,9 @@ class Runtime:
         #: 503 with ``Retry-After``, not 500.
         self.unavailable_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
         self._started = False
+        #: The job store, and the same as a CappedCreate if it is one (checked once:
+        #: an isinstance of a protocol costs microseconds on every enqueue).
+        self._capped: tuple[JobStore, CappedCreate | None] | None = None
 
     @classmethod
     def create(
@@ -143,6 +149,13 @@ class Runtime:
             limiter=p.rate_limiter(self)
             or MemoryRateLimiter(s.flickr_rate_limit_per_hour, s.rate_limit_burst),
         )
+        if not callable(getattr(backends.tokens, "owner", None)):
+            # Added to TokenStore after plugins were written against it: say so at start,
+            # not with a 500 on every enqueue.
+            raise PluginError(
+                f"the token store {type(backends.tokens).__name__} has no owner(user_id), "
+                "which the TokenStore protocol requires (the API asks it on every enqueue)"
+            )
         if self.role == "worker" and s.token_cache_seconds > 0:
             # A worker reads a token per job; only the API must see revocations at once.
             backends.tokens = CachedTokenStore(backends.tokens, s.token_cache_seconds)
@@ -268,9 +281,18 @@ class Runtime:
 
     # --- jobs ------------------------------------------------------------------------
 
-    async def enqueue(self, job: Job) -> Job:
-        """Store a new job and publish it; if the broker does not take it, no record stays."""
-        await self.jobs.save(job)
+    async def enqueue(self, job: Job, *, max_pending: int = 0) -> Job:
+        """Store a new job and publish it; if the broker does not take it, no record stays.
+
+        With ``max_pending`` (0: no cap) a job whose owner already has that many pending
+        jobs is refused with :class:`~flickrhub_core.errors.QueueFull`, nothing stored:
+        in the save itself when the job store is a
+        :class:`~flickrhub_core.stores.CappedCreate` (atomic), else counted first.
+        """
+        if max_pending > 0:
+            await self._create_capped(job, max_pending)
+        else:
+            await self.jobs.save(job)
         try:
             await self.broker.publish(job.queue, encode_message(job))
         except Exception as exc:
@@ -282,6 +304,19 @@ class Runtime:
         metrics.JOBS_ENQUEUED.labels(job.target).inc()
         await self.emit("job_enqueued", job, None)
         return job
+
+    async def _create_capped(self, job: Job, max_pending: int) -> None:
+        store = self.jobs
+        if self._capped is None or self._capped[0] is not store:
+            self._capped = (store, store if isinstance(store, CappedCreate) else None)
+        capped = self._capped[1]
+        if capped is not None:
+            await capped.create(job, max_pending)
+            return
+        pending = await store.count_pending(job.owner)
+        if pending >= max_pending:
+            raise QueueFull(pending, max_pending)
+        await store.save(job)
 
     async def cancel(self, job: Job) -> Job:
         """Cancel a job that has not started; a started or finished one is left alone

@@ -157,10 +157,29 @@ class JobStore(Protocol):
     async def count_pending(self, owner: str) -> int:
         """How many of ``owner``'s jobs are not finished (queued, running, retrying).
 
-        Called on every enqueue (the per-client cap), so it must not scan jobs."""
+        Called on enqueues (the per-client cap; for one job a :class:`CappedCreate`
+        store checks the cap in its save instead), so it must not scan jobs."""
 
     async def list(self, query: JobQuery) -> list[Job]:
         """At most ``query.limit`` jobs matching ``query``, in its order (newest first)."""
+
+
+@runtime_checkable
+class CappedCreate(Protocol):
+    """Optional :class:`JobStore` capability: the pending-jobs cap checked by the save
+    that creates a job, in one atomic check and write.
+
+    Without it :meth:`~flickrhub_core.runtime.Runtime.enqueue` counts the owner's
+    pending jobs (:meth:`JobStore.count_pending`) and then saves: one more round trip,
+    and two enqueues racing may both pass the count and take the owner one job past
+    the cap.
+    """
+
+    async def create(self, job: Job, max_pending: int) -> None:
+        """:meth:`JobStore.save` of a new job, unless ``job.owner`` already has
+        ``max_pending`` or more pending jobs: then nothing is written and
+        :class:`~flickrhub_core.errors.QueueFull` is raised with that count. A job
+        stored already is saved as :meth:`JobStore.save` does, without the check."""
 
 
 @runtime_checkable
@@ -225,6 +244,11 @@ class TokenStore(Protocol):
     """Connected accounts; must survive a restart."""
 
     async def get(self, user_id: str) -> StoredToken | None: ...
+
+    async def owner(self, user_id: str) -> str | None:
+        """The owner of ``user_id``'s token (who may use it), or None when there is no
+        token. The API asks this on every enqueue: answer it without reading the
+        secrets (a store that encrypts them must not decrypt here)."""
 
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str

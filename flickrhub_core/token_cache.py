@@ -42,7 +42,8 @@ class CachedTokenStore:
     """A :class:`~flickrhub_core.stores.TokenStore` in front of ``inner`` that keeps
     found tokens for ``ttl`` seconds.
 
-    Only :meth:`get` is cached; every other method goes to ``inner``. The tokens
+    Only :meth:`get` is cached; every other method (:meth:`owner` too) goes to
+    ``inner``. The tokens
     returned are shared between callers, who must not change them.
     """
 
@@ -81,6 +82,9 @@ class CachedTokenStore:
             if len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return token
+
+    async def owner(self, user_id: str) -> str | None:
+        return await self.inner.owner(user_id)
 
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str

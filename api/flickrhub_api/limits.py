@@ -11,8 +11,13 @@ Probes, metrics, docs and the other paths served without a key are not limited.
 The pending-jobs cap (``FLICKRHUB_MAX_PENDING_JOBS``) counts a client's queued,
 running and retrying jobs in the job store, so it holds across processes and
 restarts. Every enqueue route checks it through
-:func:`flickrhub_api.submission.submit`; uploads check it also before the photo
-is read, so a full queue stores no bytes.
+:func:`flickrhub_api.submission.submit`, which hands it to
+:meth:`~flickrhub_core.runtime.Runtime.enqueue`: a job store with the
+:class:`~flickrhub_core.stores.CappedCreate` capability (``redis``, memory) checks it
+in the save that creates the job, atomically, so two racing enqueues cannot both
+take the last place; with another store it is counted first. Uploads check it also
+before the photo is read (:func:`ensure_capacity`), so a full queue stores no bytes;
+batches and DLQ replays count first too (a batch needs room for all its jobs).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from quart import Quart, current_app, request
 
 from flickrhub_api.clients import is_exempt
 from flickrhub_api.context import authenticated_owner
-from flickrhub_core.errors import ServiceUnavailable, TooManyRequests
+from flickrhub_core.errors import QueueFull, TooManyRequests
 from flickrhub_core.runtime import Runtime
 
 __all__ = [
@@ -38,7 +43,7 @@ __all__ = [
 
 LIMITER_KEY = "flickrhub.client_rate_limiter"
 #: Seconds a client is asked to wait when its pending jobs are at the cap.
-QUEUE_FULL_RETRY_AFTER = 5
+QUEUE_FULL_RETRY_AFTER = QueueFull.RETRY_AFTER
 
 
 def retry_after_seconds(wait: float) -> int:
@@ -103,10 +108,4 @@ async def ensure_capacity(runtime: Runtime, owner: str, incoming: int = 1) -> No
         return
     pending = await runtime.jobs.count_pending(owner)
     if pending + incoming > cap:
-        raise ServiceUnavailable(
-            f"too many pending jobs (at most {cap} queued, running or retrying); "
-            "try again when some have finished",
-            code="ERR_QUEUE_FULL",
-            retry_after=QUEUE_FULL_RETRY_AFTER,
-            details={"pending": pending, "max_pending_jobs": cap},
-        )
+        raise QueueFull(pending, cap)

@@ -66,8 +66,16 @@ def token_not_found() -> NotFound:
     return NotFound("token_not_found", code="ERR_TOKEN_NOT_FOUND")
 
 
-async def require_user(runtime: Runtime, user_id: str) -> StoredToken:
-    """The caller's connected account, or 404 (another owner's is "not found" too)."""
+async def require_user(runtime: Runtime, user_id: str) -> None:
+    """404 unless ``user_id`` is a connected account of the caller (another owner's
+    is "not found" too). Every enqueue asks this: the store answers with the owner
+    alone, without reading the token (:meth:`~flickrhub_core.stores.TokenStore.owner`)."""
+    if await runtime.tokens.owner(user_id) != current_owner():
+        raise token_not_found()
+
+
+async def require_account(runtime: Runtime, user_id: str) -> StoredToken:
+    """The caller's connected account, or 404 as :func:`require_user`."""
     token = await runtime.tokens.get(user_id)
     if token is None or token.owner != current_owner():
         raise token_not_found()
@@ -142,18 +150,18 @@ async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
     """Enqueue ``job``, or return the first job made with its idempotency key.
 
     Returns ``(job, replayed)``. The same key with a different request is a 409.
-    A new job past the owner's pending-jobs cap is a 503 (a replay is not refused).
+    A new job past the owner's pending-jobs cap is a 503 (a replay is not refused),
+    checked by the job store's save where it can (atomic, no extra round trip).
     """
     key = job.idempotency_key
+    cap = runtime.settings.max_pending_jobs
     if key is None:
-        await ensure_capacity(runtime, job.owner)
-        return await runtime.enqueue(job), False
+        return await runtime.enqueue(job, max_pending=cap), False
     lock = _key_locks.setdefault((job.owner, key), asyncio.Lock())
     async with lock:
         first = await runtime.jobs.find_idempotent(job.owner, key)
         if first is None:
-            await ensure_capacity(runtime, job.owner)
-            return await runtime.enqueue(job), False
+            return await runtime.enqueue(job, max_pending=cap), False
     if not _same_request(first, job):
         raise Conflict(
             "this Idempotency-Key was used for a different request",

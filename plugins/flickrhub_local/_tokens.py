@@ -54,6 +54,14 @@ class SqliteTokenStore:
 
         return self._open(await self.db.run(work))
 
+    async def owner(self, user_id: str) -> str | None:
+        """The ``owner`` column alone: the record is neither parsed nor decrypted."""
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            return _first(conn.execute("SELECT owner FROM tokens WHERE user_id = ?", (user_id,)))
+
+        return await self.db.run(work)
+
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str
     ) -> StoredToken | None:

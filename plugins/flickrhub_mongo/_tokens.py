@@ -26,6 +26,9 @@ from flickrhub_mongo._connection import Document, MongoConnection
 
 #: Documents are read without Mongo's own ``_id``.
 _NO_ID = {"_id": False}
+#: What :meth:`MongoTokenStore.owner` reads of a document.
+_OWNER_ONLY = {"_id": False, "owner": True}
+_DEFAULT_OWNER = StoredToken.model_fields["owner"].default
 
 
 class MongoTokenStore:
@@ -52,6 +55,14 @@ class MongoTokenStore:
 
     async def get(self, user_id: str) -> StoredToken | None:
         return self._open(await self.collection.find_one({"user_id": user_id}, _NO_ID))
+
+    async def owner(self, user_id: str) -> str | None:
+        """Only the ``owner`` field is read: the secrets are not fetched or decrypted."""
+        record = await self.collection.find_one({"user_id": user_id}, _OWNER_ONLY)
+        if record is None:
+            return None
+        # As get() reads it: a document without the field has the model's default.
+        return str(record.get("owner", _DEFAULT_OWNER))
 
     async def find_account(
         self, owner: str, consumer_key: str, user_nsid: str

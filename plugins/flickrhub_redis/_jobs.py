@@ -7,7 +7,7 @@ Keys (``<p>`` is the prefix):
   0 meaning never.
 * ``<p>idem:<owner>:<key>``: ``Idempotency-Key`` → job id, with its job's TTL.
 * ``<p>pending:<owner>``: set of the owner's unfinished job ids (the per-client cap
-  counts it with one SCARD).
+  counts it with one SCARD, inside the save script when ``create`` makes a job).
 * ``<p>batch:<batch_id>``: set of the batch's job ids, so a batch's status never
   depends on how far back in the owner's history it lies; it expires with the
   longest job TTL once its jobs are saved finished.
@@ -31,6 +31,9 @@ The record is written every time; the listing index, the pending set, the batch 
 the idempotency entry when the job is created (its record is new); the pending set,
 the batch's and the idempotency entry's TTLs when it is saved finished. So a worker's
 saves of a job it runs (``running``, ``retrying``, progress) are one ``SET`` each.
+``create`` is the same script with the pending-jobs cap: it counts the pending set
+before it writes a new job, so the API's enqueue is one round trip and two racing
+enqueues cannot both take the owner's last free place.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
 
-from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted
+from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted, QueueFull
 from flickrhub_core.jobs import FINISHED_STATES, Job, JobState
 from flickrhub_core.stores import JobQuery
 from flickrhub_redis._client import Keys, text
@@ -82,11 +85,14 @@ _FINISHED = "{" + ", ".join(f"['{state.value}'] = true" for state in sorted(FINI
 
 # Save a job; refused (nothing written) with the stored state if the job finished
 # already and this save is another outcome (another state, or another finish time),
-# or with STARTED if a worker started the job and this save says it never started.
+# with STARTED if a worker started the job and this save says it never started, or
+# with the owner's pending count (an integer) if the job is new and unfinished and
+# that count is at the cap.
 # KEYS: job, listing, pending, dlq, idempotency ('' if none), batch ('' if none).
 # ARGV: record, state, TTL s (0: none), id, created score, listing trim rank,
 #       DLQ change ('add', 'remove' or ''), batch TTL s (0: none),
-#       finished_at as in the record ('' if none), '1' if started_at is set else ''.
+#       finished_at as in the record ('' if none), '1' if started_at is set else '',
+#       the pending-jobs cap (0: none).
 _SAVE = (
     "local finished = "
     + _FINISHED
@@ -106,6 +112,11 @@ end
 local ttl = tonumber(ARGV[3])
 local created = not old
 local done = finished[ARGV[2]] ~= nil
+local cap = tonumber(ARGV[11])
+if created and not done and cap > 0 then
+  local pending = redis.call('SCARD', KEYS[3])
+  if pending >= cap then return pending end
+end
 if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
 else redis.call('SET', KEYS[1], ARGV[1]) end
 if created then
@@ -177,8 +188,9 @@ class IdempotencyClaims(Protocol):
 
 class RedisJobStore:
     """:class:`~flickrhub_core.stores.JobStore` on Redis, with the optional
-    :class:`~flickrhub_core.stores.CancelRequests` and
-    :class:`~flickrhub_core.stores.CombinedLeases`; every ``save`` is one script."""
+    :class:`~flickrhub_core.stores.CancelRequests`,
+    :class:`~flickrhub_core.stores.CombinedLeases` and
+    :class:`~flickrhub_core.stores.CappedCreate`; every ``save`` is one script."""
 
     def __init__(
         self,
@@ -209,6 +221,14 @@ class RedisJobStore:
         return ttl or None
 
     async def save(self, job: Job) -> None:
+        await self._save_job(job, 0)
+
+    async def create(self, job: Job, max_pending: int) -> None:
+        """:class:`~flickrhub_core.stores.CappedCreate`: the save script counts the
+        pending set (``SCARD``) before it writes a new job, in the same round trip."""
+        await self._save_job(job, max_pending)
+
+    async def _save_job(self, job: Job, max_pending: int) -> None:
         # SET without EX also clears an earlier TTL, so "no TTL while pending" holds.
         ttl = self.ttl_of(job)
         longest = max(self._ttl_complete, self._ttl_fail)
@@ -234,9 +254,12 @@ class RedisJobStore:
             longest if ttl is not None else 0,
             _WHEN.dump_python(job.finished_at, mode="json") or "",
             "1" if job.started_at is not None else "",
+            max_pending,
         ]
         refused = await self._save(keys=keys, args=args)
         if refused is not None:
+            if isinstance(refused, int):
+                raise QueueFull(refused, max_pending)
             state = text(refused)
             if state == STARTED:
                 raise JobAlreadyStarted(job.id)

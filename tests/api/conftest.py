@@ -15,6 +15,7 @@ from quart.typing import TestClientProtocol
 
 from flickrhub_api import create_app
 from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.memory import MemoryTokenStore
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
 from tests.helpers import answer_flickr_with
@@ -62,6 +63,26 @@ async def connect(
 @pytest.fixture
 async def user(rt: Runtime, app: Quart) -> StoredToken:
     """A connected Flickr account of the default owner."""
+    return await connect(rt)
+
+
+class SealedTokenStore(MemoryTokenStore):
+    """A token store whose tokens cannot be read, as if no key decrypted them: only
+    :meth:`owner` answers. Enqueue routes must need nothing more."""
+
+    async def get(self, user_id: str) -> StoredToken | None:
+        raise AssertionError("an enqueue read (decrypted) the token")
+
+    async def find_account(
+        self, owner: str, consumer_key: str, user_nsid: str
+    ) -> StoredToken | None:
+        raise AssertionError("an enqueue read (decrypted) the token")
+
+
+@pytest.fixture
+async def sealed_user(rt: Runtime, app: Quart) -> StoredToken:
+    """``user-1`` of the default owner, in a :class:`SealedTokenStore`."""
+    rt.backends.tokens = SealedTokenStore()
     return await connect(rt)
 
 

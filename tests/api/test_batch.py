@@ -57,6 +57,15 @@ def fields(body: dict[str, Any]) -> list[str]:
 # --- enqueue -------------------------------------------------------------------------
 
 
+async def test_a_batch_checks_its_accounts_without_reading_their_tokens(
+    client: Client, rt: Runtime, sealed_user: StoredToken
+) -> None:
+    await connect(rt, "theirs", owner="other-client")
+
+    assert len((await accepted(client, [call(0), call(1)]))["job_ids"]) == 2
+    assert (await send(client, [call(0), call(1, user_id="theirs")])).status_code == 404
+
+
 async def test_a_batch_queues_every_call_in_order(
     client: Client, rt: Runtime, user: StoredToken
 ) -> None:

@@ -134,6 +134,16 @@ async def test_user_of_another_owner_is_token_not_found(client: Client, rt: Runt
     assert (await response.get_json())["error"]["code"] == "ERR_TOKEN_NOT_FOUND"
 
 
+async def test_an_enqueue_checks_the_account_without_reading_its_token(
+    client: Client, rt: Runtime, sealed_user: StoredToken
+) -> None:
+    await connect(rt, "theirs", owner="other-client")
+
+    assert (await client.post(REST, json=call())).status_code == 202
+    assert (await client.post(REST, json=call(user_id="theirs"))).status_code == 404
+    assert (await client.post(REST, json=call(user_id="nobody"))).status_code == 404
+
+
 async def test_nested_params_are_refused(client: Client, user: StoredToken) -> None:
     response = await client.post(REST, json=call(params={"extras": ["a"], "x": None}))
     assert response.status_code == 400

@@ -11,9 +11,10 @@ from quart import Quart
 
 from flickrhub_api import create_app
 from flickrhub_api.limits import ClientRateLimiter, retry_after_seconds
-from flickrhub_core.jobs import JobState
+from flickrhub_core.jobs import Job, JobState
+from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import JobQuery
+from flickrhub_core.stores import CappedCreate, JobQuery, JobStore
 from tests.api.conftest import REST, connect, finish_job
 from tests.api.test_photos import Form, RecordingBlobStore, post_form
 
@@ -126,6 +127,51 @@ async def test_a_full_queue_is_a_503_with_retry_after_and_makes_no_job(serve: An
     assert error["details"] == {"pending": 2, "max_pending_jobs": 2}
     assert len(await rt.jobs.list(JobQuery(owner="default"))) == 2
     assert await rt.broker.depth("flickr_rest") == depth
+
+
+class CountedFirst:
+    """A job store without :class:`CappedCreate`: the runtime counts, then saves."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryJobStore()
+        self.counts = 0
+
+    async def save(self, job: Job) -> None:
+        await self.inner.save(job)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self.inner.get(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        await self.inner.delete(job_id)
+
+    async def find_idempotent(self, owner: str, key: str) -> Job | None:
+        return await self.inner.find_idempotent(owner, key)
+
+    async def count_pending(self, owner: str) -> int:
+        self.counts += 1
+        return await self.inner.count_pending(owner)
+
+    async def list(self, query: JobQuery) -> list[Job]:
+        return await self.inner.list(query)
+
+
+async def test_a_job_store_without_capped_create_is_counted_first(serve: Any) -> None:
+    app, rt = await serve(max_pending_jobs=2)
+    store = rt.backends.jobs = CountedFirst()
+    assert isinstance(store, JobStore) and not isinstance(store, CappedCreate)
+    await connect(rt)
+    client = app.test_client()
+    for _ in range(2):
+        assert (await client.post(REST, json=CALL)).status_code == 202
+    response = await client.post(REST, json=CALL)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    error = (await response.get_json())["error"]
+    assert error["code"] == "ERR_QUEUE_FULL"
+    assert error["details"] == {"pending": 2, "max_pending_jobs": 2}
+    assert store.counts == 3
+    assert len(await rt.jobs.list(JobQuery(owner="default"))) == 2
 
 
 async def test_finished_jobs_make_room(serve: Any) -> None:

@@ -194,6 +194,17 @@ async def test_unknown_user_after_the_photo_is_a_404_and_leaves_no_blob(
     assert blobs.ids == []
 
 
+@pytest.mark.parametrize("user_first", [True, False])
+async def test_an_upload_checks_the_account_without_reading_its_token(
+    app: Quart, sealed_user: StoredToken, user_first: bool
+) -> None:
+    form = Form().field("user_id", "user-1").file(photo(100))
+    if not user_first:
+        form = Form().file(photo(100)).field("user_id", "user-1")
+    status, body = await post_form(app, UPLOAD, form)
+    assert status == 202, body
+
+
 async def test_unknown_user_before_the_photo_stores_nothing(
     app: Quart, blobs: RecordingBlobStore
 ) -> None:

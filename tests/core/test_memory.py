@@ -9,7 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from flickrhub_core.errors import InvalidRequest, JobAlreadyFinished, JobAlreadyStarted, NotFound
+from flickrhub_core.errors import (
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobAlreadyStarted,
+    NotFound,
+    QueueFull,
+)
 from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.memory import (
     MemoryBlobStore,
@@ -17,13 +23,27 @@ from flickrhub_core.memory import (
     MemoryJobStore,
     MemoryRateLimiter,
     MemoryRequestTokenStore,
+    MemoryTokenStore,
 )
-from flickrhub_core.stores import JobQuery, PendingAuth
+from flickrhub_core.stores import CappedCreate, JobQuery, PendingAuth
+from tests.helpers import connected_token
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part
+
+
+async def test_token_owner_names_whose_token_it_is_or_none() -> None:
+    tokens = MemoryTokenStore()
+    await tokens.put(connected_token("u1"))
+    await tokens.put(connected_token("u2", "2@N01").model_copy(update={"owner": "other"}))
+
+    assert await tokens.owner("u1") == "default"
+    assert await tokens.owner("u2") == "other"
+    assert await tokens.owner("nobody") is None
+    await tokens.delete("u1")
+    assert await tokens.owner("u1") is None
 
 
 async def test_cache_entry_expires_after_its_ttl() -> None:
@@ -155,6 +175,25 @@ async def test_saved_job_is_a_copy() -> None:
     await store.save(job)
     job.state = JobState.RUNNING
     assert (await store.get(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+
+
+async def test_create_at_the_pending_cap_is_refused_and_stores_nothing() -> None:
+    store = MemoryJobStore()
+    assert isinstance(store, CappedCreate)
+    first = Job(user_id="u", target="rest")
+    await store.create(first, 1)
+    refused = Job(user_id="u", target="rest", idempotency_key="k1")
+
+    with pytest.raises(QueueFull) as caught:
+        await store.create(refused, 1)
+
+    assert (caught.value.pending, caught.value.cap) == (1, 1)
+    assert await store.get(refused.id) is None
+    assert await store.find_idempotent("default", "k1") is None
+    first.state = JobState.RUNNING
+    await store.create(first, 1)  # a stored job is saved, not counted
+    await store.create(Job(user_id="u", target="rest"), 2)
+    assert await store.count_pending("default") == 2
 
 
 async def test_pending_count_follows_job_states() -> None:

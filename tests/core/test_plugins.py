@@ -11,6 +11,9 @@ import pytest
 from flickrhub_core import Target, TargetContext, hookimpl
 from flickrhub_core.errors import PluginError
 from flickrhub_core.plugins import load_plugins
+from flickrhub_core.runtime import Runtime
+from flickrhub_core.settings import Settings
+from flickrhub_core.stores import StoredToken
 from tests.helpers import BUILTIN_TARGETS, builtin_plugins
 
 
@@ -133,3 +136,35 @@ async def test_async_job_event_listeners_are_awaited() -> None:
     marker = object()
     await plugins.job_event(object(), marker)  # type: ignore[arg-type]
     assert seen == [marker]
+
+
+class TokenStoreBeforeOwner:
+    """A token store written before ``TokenStore.owner`` existed."""
+
+    async def get(self, user_id: str) -> StoredToken | None:
+        return None
+
+    async def find_account(
+        self, owner: str, consumer_key: str, user_nsid: str
+    ) -> StoredToken | None:
+        return None
+
+    async def put(self, token: StoredToken) -> None:
+        pass
+
+    async def delete(self, user_id: str) -> bool:
+        return False
+
+    async def list(self, owner: str) -> list[StoredToken]:
+        return []
+
+
+def test_a_token_store_without_owner_stops_the_start(settings: Settings) -> None:
+    @hookimpl
+    def token_store(runtime: Runtime) -> object:
+        return TokenStoreBeforeOwner()
+
+    plugins = builtin_plugins(("old_tokens", plugin_module("old_tokens", token_store=token_store)))
+
+    with pytest.raises(PluginError, match=r"TokenStoreBeforeOwner has no owner\(user_id\)"):
+        Runtime.create(settings, plugins=plugins)

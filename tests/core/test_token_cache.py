@@ -149,7 +149,20 @@ async def test_the_least_recently_used_token_goes_first_past_the_bound(
 async def test_other_methods_go_to_the_store(cache: CachedTokenStore, store: CountingStore) -> None:
     assert await cache.find_account(U1.owner, "key", "1@N01") is U1
     assert await cache.list(U1.owner) == [U1, U2]
+    assert await cache.owner("u1") == U1.owner
+    assert await cache.owner("nobody") is None
     assert store.reads == 0
+
+
+async def test_owner_is_never_answered_from_the_cache(
+    cache: CachedTokenStore, store: CountingStore
+) -> None:
+    await cache.get("u1")  # kept
+    await store.delete("u1")  # revoked by another process
+    await store.put(U2.model_copy(update={"owner": "other-client"}))
+
+    assert await cache.owner("u1") is None
+    assert await cache.owner("u2") == "other-client"
 
 
 # --- in the runtime ------------------------------------------------------------------

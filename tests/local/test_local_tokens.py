@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flickrhub_core.crypto import Keyring
+from flickrhub_core.crypto import Keyring, new_key
+from flickrhub_core.errors import ConfigError
 from flickrhub_local import DATABASE, SqliteTokenStore
 from tests.local.helpers import make_token
 
@@ -33,6 +34,37 @@ async def test_tokens_survive_closing_and_reopening_the_store(
 
 async def test_a_missing_user_id_has_no_token(tokens: SqliteTokenStore) -> None:
     assert await tokens.get("nobody") is None
+
+
+async def test_owner_names_whose_token_it_is_or_none(tokens: SqliteTokenStore) -> None:
+    await tokens.put(make_token("u1", owner="app"))
+    await tokens.put(make_token("u2", owner="other-app", nsid="2@N01"))
+
+    assert await tokens.owner("u1") == "app"
+    assert await tokens.owner("u2") == "other-app"
+    assert await tokens.owner("nobody") is None
+
+
+async def test_owner_follows_a_replace_and_a_delete(tokens: SqliteTokenStore) -> None:
+    await tokens.put(make_token("u1", owner="app"))
+    await tokens.put(make_token("u1", owner="other-app"))
+    assert await tokens.owner("u1") == "other-app"
+
+    await tokens.delete("u1")
+
+    assert await tokens.owner("u1") is None
+
+
+async def test_owner_does_not_decrypt(data_dir: Path, tokens: SqliteTokenStore) -> None:
+    """Read with a key that cannot open the secrets: get refuses, owner still answers."""
+    await tokens.put(make_token("u1", owner="app"))
+    other = SqliteTokenStore(data_dir / DATABASE, Keyring([new_key()]))
+    try:
+        with pytest.raises(ConfigError):
+            await other.get("u1")
+        assert await other.owner("u1") == "app"
+    finally:
+        await other.close()
 
 
 async def test_find_account_returns_the_token_of_one_flickr_account(

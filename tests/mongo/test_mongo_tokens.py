@@ -81,6 +81,39 @@ async def test_find_account_gives_the_newest_token_of_that_account(
     assert await tokens.find_account("nobody", "ck", "1@N01") is None
 
 
+async def test_owner_names_whose_token_it_is_or_none(tokens: MongoTokenStore) -> None:
+    await tokens.put(make_token("u1"))
+    await tokens.put(make_token("u2", owner="other", nsid="2@N01"))
+
+    assert await tokens.owner("u1") == "app"
+    assert await tokens.owner("u2") == "other"
+    assert await tokens.owner("nobody") is None
+
+    await tokens.delete("u1")
+    assert await tokens.owner("u1") is None
+
+
+async def test_owner_of_a_document_without_one_is_the_default_as_get_reads_it(
+    tokens: MongoTokenStore,
+) -> None:
+    record = make_token("u1").model_dump(exclude={"owner"})
+    await tokens.collection.insert_one(record)
+
+    token = await tokens.get("u1")
+
+    assert token is not None and await tokens.owner("u1") == token.owner == "default"
+
+
+async def test_owner_does_not_decrypt(tokens: MongoTokenStore) -> None:
+    """With a key that cannot open the secrets get refuses; owner still answers."""
+    await tokens.put(make_token("u1"))
+    tokens.keyring = Keyring([new_key()])
+
+    with pytest.raises(ConfigError):
+        await tokens.get("u1")
+    assert await tokens.owner("u1") == "app"
+
+
 async def test_delete_says_whether_there_was_a_token(tokens: MongoTokenStore) -> None:
     await tokens.put(make_token("u1"))
 

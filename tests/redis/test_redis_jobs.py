@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from redis.asyncio import Redis
 
-from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted
+from flickrhub_core.errors import JobAlreadyFinished, JobAlreadyStarted, QueueFull
 from flickrhub_core.jobs import Job, JobState, utcnow
-from flickrhub_core.stores import JobQuery, JobStore
+from flickrhub_core.stores import CappedCreate, JobQuery, JobStore
 from flickrhub_redis import IdempotencyClaims, Keys, RedisJobStore
 
 TTL_COMPLETE = 3_000
@@ -50,6 +50,7 @@ def store(client: Redis, prefix: str) -> RedisJobStore:
 def test_it_is_a_job_store_with_the_optional_claim_capability(store: RedisJobStore) -> None:
     assert isinstance(store, JobStore)
     assert isinstance(store, IdempotencyClaims)
+    assert isinstance(store, CappedCreate)
 
 
 async def test_save_get_and_replace(store: RedisJobStore) -> None:
@@ -371,6 +372,86 @@ async def test_pending_count_follows_job_states(store: RedisJobStore) -> None:
     assert await store.count_pending("app") == 2
     await store.delete(jobs[2].id)
     assert await store.count_pending("app") == 1
+
+
+async def test_create_under_the_cap_saves_as_save_does(store: RedisJobStore) -> None:
+    job = make_job(key="k-new")
+
+    await store.create(job, 2)
+
+    assert await store.get(job.id) == job
+    assert await store.find_idempotent("app", "k-new") == job
+    assert await store.count_pending("app") == 1
+    assert [j.id for j in await store.list(JobQuery(owner="app"))] == [job.id]
+
+
+async def test_create_at_the_cap_is_refused_and_writes_nothing(
+    store: RedisJobStore, client: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    for _ in range(2):
+        await store.create(make_job(), 2)
+    await store.save(make_job(owner="other"))  # another owner's jobs do not count
+    refused = make_job(key="k-refused")
+    refused.batch_id = "b-refused"
+
+    with pytest.raises(QueueFull) as caught:
+        await store.create(refused, 2)
+
+    assert (caught.value.pending, caught.value.cap) == (2, 2)
+    assert caught.value.details == {"pending": 2, "max_pending_jobs": 2}
+    assert await store.get(refused.id) is None
+    assert await store.count_pending("app") == 2
+    assert len(await store.list(JobQuery(owner="app"))) == 2
+    assert await client.exists(keys.idempotency("app", "k-refused"), keys.batch("b-refused")) == 0
+
+
+async def test_create_does_not_cap_a_stored_job_or_a_finished_one(store: RedisJobStore) -> None:
+    job = make_job()
+    await store.create(job, 1)
+    job.state = JobState.RUNNING
+
+    await store.create(job, 1)  # a save of a stored job: not a new pending one
+    await store.create(make_job(JobState.COMPLETED), 1)
+
+    assert (await store.get(job.id)) == job
+    assert await store.count_pending("app") == 1
+
+
+async def test_finished_jobs_make_room_for_create(store: RedisJobStore) -> None:
+    job = make_job()
+    await store.create(job, 1)
+    with pytest.raises(QueueFull):
+        await store.create(make_job(), 1)
+    job.state, job.finished_at = JobState.FAILED, utcnow()
+    await store.save(job)
+
+    await store.create(make_job(), 1)
+
+    assert await store.count_pending("app") == 1
+
+
+async def test_racing_creates_never_pass_the_cap(
+    make_client: Callable[[], Redis], prefix: str
+) -> None:
+    """Separate clients (as separate API processes): a count then a save would let
+    several pass on the same count; the script's check and write are one."""
+    stores = [
+        RedisJobStore(make_client(), prefix, ttl_complete=TTL_COMPLETE, ttl_fail=TTL_FAIL)
+        for _ in range(4)
+    ]
+
+    async def try_create(n: int) -> bool:
+        try:
+            await stores[n % len(stores)].create(make_job(), 5)
+        except QueueFull:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(try_create(n) for n in range(40)))
+
+    assert outcomes.count(True) == 5
+    assert await stores[0].count_pending("app") == 5
 
 
 async def test_a_jobs_indexes_follow_it_from_queued_to_finished(

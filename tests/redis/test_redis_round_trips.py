@@ -87,3 +87,17 @@ async def test_a_job_costs_the_worker_three_round_trips(
     stored = await rt.jobs.get(job.id)
     assert stored is not None and stored.state is JobState.COMPLETED
     assert used <= ROUND_TRIPS_PER_JOB
+
+
+async def test_an_enqueue_under_the_pending_cap_costs_one_round_trip(
+    rt: Runtime, round_trips: Callable[[], int]
+) -> None:
+    """The cap is checked inside the save script: no separate count (``SCARD``)."""
+    await enqueue(rt)  # scripts loaded
+    job = Job(owner="app", user_id="u1", target="rest", method="flickr.test.echo")
+
+    before = round_trips()
+    await rt.enqueue(job, max_pending=10)
+
+    assert round_trips() - before == 1
+    assert await rt.jobs.count_pending("app") == 2

@@ -16,7 +16,7 @@ from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
 from flickrhub_api.models import AccountView, Envelope, RevokeData
 from flickrhub_api.openapi import document_account_links, errors
-from flickrhub_api.submission import require_user
+from flickrhub_api.submission import require_account
 from flickrhub_core.jobs import JobState
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobQuery, StoredToken
@@ -54,13 +54,13 @@ async def list_accounts() -> Response:
 @errors(404, notes=ACCOUNT_NOT_FOUND)
 async def get_account(user_id: str) -> Response:
     """One connected account of the caller."""
-    token = await require_user(get_runtime(), user_id)
+    token = await require_account(get_runtime(), user_id)
     return envelope(_view(token))
 
 
 async def _revoke(user_id: str) -> Response:
     runtime = get_runtime()
-    token = await require_user(runtime, user_id)
+    token = await require_account(runtime, user_id)
     await runtime.tokens.delete(token.user_id)
     await runtime.cache.invalidate_user(token.user_id)
     cancelled = await _cancel_queued(runtime, token)
