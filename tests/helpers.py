@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import types
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -116,3 +118,17 @@ async def store_dead_job(rt: Runtime, *, age: float = 0, **fields: Any) -> Job:
     await rt.jobs.save(job)
     await rt.broker.publish(DLQ, encode_message(job))
     return job
+
+
+def raw_http(url: str, *chunks: bytes, timeout: float = 10) -> bytes:
+    """Send ``chunks`` as they are to the server at ``url`` and read until it closes:
+    for requests an HTTP client would refuse to send (oversized or endless heads)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    return answer

@@ -112,6 +112,15 @@ async def test_a_rate_limit_of_zero_is_off(serve: Any) -> None:
 # --- pending jobs -----------------------------------------------------------------------
 
 
+async def assert_queue_full(response: Any, *, pending: int, cap: int) -> None:
+    """The pending-jobs cap's answer: 503, ``Retry-After``, the counts in the details."""
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    error = (await response.get_json())["error"]
+    assert error["code"] == "ERR_QUEUE_FULL"
+    assert error["details"] == {"pending": pending, "max_pending_jobs": cap}
+
+
 async def test_a_full_queue_is_a_503_with_retry_after_and_makes_no_job(serve: Any) -> None:
     app, rt = await serve(max_pending_jobs=2)
     await connect(rt)
@@ -120,11 +129,7 @@ async def test_a_full_queue_is_a_503_with_retry_after_and_makes_no_job(serve: An
         assert (await client.post(REST, json=CALL)).status_code == 202
     depth = await rt.broker.depth("flickr_rest")
     response = await client.post(REST, json=CALL)
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "5"
-    error = (await response.get_json())["error"]
-    assert error["code"] == "ERR_QUEUE_FULL"
-    assert error["details"] == {"pending": 2, "max_pending_jobs": 2}
+    await assert_queue_full(response, pending=2, cap=2)
     assert len(await rt.jobs.list(JobQuery(owner="default"))) == 2
     assert await rt.broker.depth("flickr_rest") == depth
 
@@ -165,11 +170,7 @@ async def test_a_job_store_without_capped_create_is_counted_first(serve: Any) ->
     for _ in range(2):
         assert (await client.post(REST, json=CALL)).status_code == 202
     response = await client.post(REST, json=CALL)
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "5"
-    error = (await response.get_json())["error"]
-    assert error["code"] == "ERR_QUEUE_FULL"
-    assert error["details"] == {"pending": 2, "max_pending_jobs": 2}
+    await assert_queue_full(response, pending=2, cap=2)
     assert store.counts == 3
     assert len(await rt.jobs.list(JobQuery(owner="default"))) == 2
 

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from quart import Quart
 from flickrhub_core.cli.app import run_until_stopped
 from flickrhub_core.sandbox import SandboxConfig, create_sandbox_app
 from flickrhub_core.serve import MAX_HEAD_BYTES, HttpServer, bind_socket
+from tests.helpers import raw_http
 
 T = TypeVar("T")
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
@@ -154,17 +154,6 @@ def test_an_app_that_fails_to_start_is_the_error_of_start(run: Run[None]) -> Non
     run(scenario())
 
 
-def raw_exchange(url: str, chunks: list[bytes]) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        for chunk in chunks:
-            sock.sendall(chunk)
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
-    return answer
-
-
 @pytest.mark.parametrize(
     "chunks",
     [
@@ -178,7 +167,7 @@ def test_a_request_head_past_the_limit_is_a_431(run: Run[None], chunks: list[byt
         server = HttpServer(echo_app([]), bind_socket("127.0.0.1", 0))
         await server.start()
         try:
-            answer = await asyncio.to_thread(raw_exchange, server.url, chunks)
+            answer = await asyncio.to_thread(raw_http, server.url, *chunks)
             assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
             async with httpx.AsyncClient(base_url=server.url) as client:
                 assert (await client.get("/")).status_code == 200

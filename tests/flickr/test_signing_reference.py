@@ -345,27 +345,19 @@ def test_oauthlib_client_signs_the_same(
         nonce=nonce,
         timestamp="1700000000",
     )
-    if http_method == "GET":
-        uri = f"{url}?{urlencode(params)}" if params else url
-        _, headers, _ = client.sign(uri, http_method)
-        ours = authorization_header(
-            creds,
-            http_method,
-            uri,
-            oauth_extra={"oauth_verifier": verifier} if verifier else None,
-            nonce=nonce,
-            timestamp="1700000000",
-        )
+    signed_url, signed_fields = url, params
+    if http_method == "GET":  # the fields go in the query, signed as part of the URL
+        signed_url, signed_fields = (f"{url}?{urlencode(params)}" if params else url), []
+        _, headers, _ = client.sign(signed_url, http_method)
     else:
-        form = {"Content-Type": FORM}
-        _, headers, _ = client.sign(url, http_method, urlencode(params), form)
-        ours = authorization_header(
-            creds,
-            http_method,
-            url,
-            params,
-            oauth_extra={"oauth_verifier": verifier} if verifier else None,
-            nonce=nonce,
-            timestamp="1700000000",
-        )
+        _, headers, _ = client.sign(url, http_method, urlencode(params), {"Content-Type": FORM})
+    ours = authorization_header(
+        creds,
+        http_method,
+        signed_url,
+        signed_fields,
+        oauth_extra={"oauth_verifier": verifier} if verifier else None,
+        nonce=nonce,
+        timestamp="1700000000",
+    )
     assert _signature_of(ours) == _signature_of(headers["Authorization"])

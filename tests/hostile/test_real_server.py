@@ -3,16 +3,15 @@ request lines and headers past the HTTP server's limits."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Running, start_flickrhub, stop_flickrhub
 from tests.e2e.helpers import connect_account, outcome
+from tests.helpers import raw_http
 
 pytestmark = pytest.mark.e2e
 
@@ -68,16 +67,6 @@ def test_a_file_flickr_does_not_recognise_fails_its_job_and_leaves_no_bytes(
     assert blobs(hub) == []
 
 
-def raw_request(hub: Running, head: bytes) -> bytes:
-    url = urlsplit(hub.api)
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(head)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
-
-
 @pytest.mark.parametrize(
     "head",
     [
@@ -91,6 +80,6 @@ def raw_request(hub: Running, head: bytes) -> bytes:
 )
 def test_a_request_head_past_the_servers_limit_is_a_431(hub: Running, head: bytes) -> None:
     """Refused by the HTTP server before the API sees it (no envelope: nothing ran)."""
-    answer = raw_request(hub, head)
+    answer = raw_http(hub.api, head)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
     assert httpx.get(f"{hub.api}/healthz").status_code == 200
