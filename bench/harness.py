@@ -794,14 +794,17 @@ async def post_jobs(
     rate: float = 0.0,
     concurrency: int = 64,
     deadline: float | None = None,
+    max_connections: int = 0,
 ) -> tuple[list[float], dict[str, float], int]:
     """POST /api/v1/flickr/rest N times (round-robin over ``urls``): closed loop with
     ``concurrency`` in flight, or open loop at ``rate`` (latency from the scheduled
-    time). Returns latencies, job_id → send time, and the number of non-202 answers."""
+    time). An open loop opens as many connections as requests are in flight, unless
+    ``max_connections`` bounds them (past it, requests wait in the client, late).
+    Returns latencies, job_id → send time, and the number of non-202 answers."""
     latencies: list[float] = []
     sent_at: dict[str, float] = {}
     errors = 0
-    connector = aiohttp.TCPConnector(limit=0 if rate else concurrency)
+    connector = aiohttp.TCPConnector(limit=(max_connections if rate else concurrency))
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
@@ -1037,6 +1040,10 @@ def _fds(procs: list[Proc]) -> int:
     return total
 
 
+#: Keep-alive connections the soak's load generator may open to the API.
+SOAK_CONNECTIONS = 64
+
+
 async def soak_run(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     """API + worker at a steady rate for ``seconds``: RSS, TCP connections and file
     descriptors every 10 s; growth = last minute's mean minus the first minute's
@@ -1085,8 +1092,14 @@ async def soak_run(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
                 await asyncio.sleep(10.0)
 
         sampling = asyncio.create_task(sampler())
+        # A bounded pool: the API's open connections are then the server's doing, not
+        # the high-water mark of the client's in-flight requests.
         latencies, _, errors = await post_jobs(
-            urls, int(rate * seconds) + 1, rate=rate, deadline=end
+            urls,
+            int(rate * seconds) + 1,
+            rate=rate,
+            deadline=end,
+            max_connections=SOAK_CONNECTIONS,
         )
         await sampling
     finally:
