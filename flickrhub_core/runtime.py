@@ -101,9 +101,6 @@ class Runtime:
         #: 503 with ``Retry-After``, not 500.
         self.unavailable_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
         self._started = False
-        #: The job store, and the same as a CappedCreate if it is one (checked once:
-        #: an isinstance of a protocol costs microseconds on every enqueue).
-        self._capped: tuple[JobStore, CappedCreate | None] | None = None
 
     @classmethod
     def create(
@@ -307,11 +304,8 @@ class Runtime:
 
     async def _create_capped(self, job: Job, max_pending: int) -> None:
         store = self.jobs
-        if self._capped is None or self._capped[0] is not store:
-            self._capped = (store, store if isinstance(store, CappedCreate) else None)
-        capped = self._capped[1]
-        if capped is not None:
-            await capped.create(job, max_pending)
+        if isinstance(store, CappedCreate):
+            await store.create(job, max_pending)
             return
         pending = await store.count_pending(job.owner)
         if pending >= max_pending:
