@@ -1304,7 +1304,6 @@ def machine() -> dict[str, Any]:
                 "aiormq",
                 "redis",
                 "httpx",
-                "httpx-aiohttp",
                 "aiohttp",
                 "celery",
                 "kombu",

@@ -1,19 +1,16 @@
 """FlickrClient: signed REST calls, uploads, replaces and the OAuth token dance.
 
-One client (one httpx connection pool) serves every user and every call; the user
-is whoever's :class:`Credentials` a call is given. Each call is one HTTP request:
-retrying is the worker's business, guided by ``retryable`` and ``sent`` on the
-:class:`~flickrhub_core.errors.FlickrError` raised (see :mod:`.errors`).
+One client (one connection pool, :mod:`.transport`) serves every user and every
+call; the user is whoever's :class:`Credentials` a call is given. Each call is one
+HTTP request: retrying is the worker's business, guided by ``retryable`` and ``sent``
+on the :class:`~flickrhub_core.errors.FlickrError` raised (see :mod:`.errors`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from http.client import HTTPResponse
-from http.cookiejar import CookieJar
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -44,12 +41,21 @@ from flickrhub_core.flickr.responses import (
     parse_xml_envelope,
 )
 from flickrhub_core.flickr.signing import authorization_header
-from flickrhub_core.flickr.transport import HttpClient
+from flickrhub_core.flickr.transport import (
+    AiohttpSender,
+    Answer,
+    AnswerTooLarge,
+    Body,
+    HttpxSender,
+    Sender,
+)
 
 __all__ = ["MAX_RESPONSE_BYTES", "FlickrClient"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+#: What :meth:`.transport.Sender.send` takes: method, URL, headers, body, timeouts.
+_Request = tuple[str, str, dict[str, str], Body, httpx.Timeout]
 
 #: Larger answers are refused: no Flickr answer comes near it (500 photos with
 #: every extra is a few MB), and a broken or hostile endpoint must not exhaust memory.
@@ -75,20 +81,12 @@ def _encode(params: Sequence[tuple[str, str]]) -> str:
     return "&".join(f"{escape(k)}={escape(v)}" for k, v in params)
 
 
-class _NoCookies(CookieJar):
-    """A jar that keeps no cookie: Flickr's API needs none, the one client serves every
-    user, and parsing each answer's headers for cookies cost CPU on every call."""
-
-    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
-        pass
-
-
 class FlickrClient:
     """The one way FlickrHub talks to Flickr (or the sandbox).
 
-    Requests go through :class:`.transport.FlickrTransport` (aiohttp's connection
-    pool) unless ``transport`` is given; proxies set in the environment go through
-    httpx's own (see :class:`.transport.HttpClient`).
+    Requests go through aiohttp's connection pool (:class:`.transport.AiohttpSender`)
+    unless ``transport`` is given: then through that httpx transport (a scripted
+    Flickr, or the sandbox as an ASGI app).
     """
 
     def __init__(
@@ -105,20 +103,21 @@ class FlickrClient:
         self._timeout = httpx.Timeout(timeout)
         self._upload_timeout = httpx.Timeout(upload_timeout, connect=min(timeout, upload_timeout))
         self._on_call = on_call
-        self._http = HttpClient(
-            transport=transport,
-            timeout=self._timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"User-Agent": USER_AGENT},
-            cookies=_NoCookies(),
-            follow_redirects=False,
-        )
+        self._sender: Sender
+        if transport is None:
+            self._sender = AiohttpSender(
+                max_connections=max_connections,
+                max_answer_bytes=MAX_RESPONSE_BYTES,
+                user_agent=USER_AGENT,
+            )
+        else:
+            self._sender = HttpxSender(
+                transport, max_answer_bytes=MAX_RESPONSE_BYTES, user_agent=USER_AGENT
+            )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def __aenter__(self) -> FlickrClient:
         return self
@@ -162,18 +161,17 @@ class FlickrClient:
         url = self.endpoints.rest_url
         auth = authorization_header(creds, verb, url, fields)
         headers = {"Authorization": auth, "Accept": "application/json"}
+        body: bytes | None = None
         if verb == "GET":
-            sep = "&" if "?" in url else "?"
-            request = self._http.build_request(
-                "GET", f"{url}{sep}{_encode(fields)}", headers=headers
-            )
+            url = f"{url}{'&' if '?' in url else '?'}{_encode(fields)}"
         else:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            request = self._http.build_request(
-                "POST", url, content=_encode(fields).encode("ascii"), headers=headers
-            )
+            body = _encode(fields).encode("ascii")
         return await self._exchange(
-            "rest", method, request, lambda raw: _parse_rest(raw, method, creds)
+            "rest",
+            method,
+            (verb, url, headers, body, self._timeout),
+            lambda raw: _parse_rest(raw, method, creds),
         )
 
     async def check_tickets(self, creds: Credentials, tickets: Sequence[str]) -> dict[str, Any]:
@@ -227,9 +225,6 @@ class FlickrClient:
         body = MultipartBody(items, photo)
         headers = {"Authorization": authorization_header(creds, "POST", url, items)}
         headers.update(body.headers())
-        request = self._http.build_request(
-            "POST", url, content=body, headers=headers, timeout=self._upload_timeout
-        )
 
         def parse(raw: bytes) -> dict[str, Any]:
             envelope = parse_xml_envelope(raw)
@@ -240,7 +235,9 @@ class FlickrClient:
                 )
             return envelope
 
-        return await self._exchange(kind, kind, request, parse)
+        return await self._exchange(
+            kind, kind, ("POST", url, headers, body, self._upload_timeout), parse
+        )
 
     # -- OAuth ----------------------------------------------------------------------
 
@@ -281,7 +278,7 @@ class FlickrClient:
         """One signed GET to an OAuth endpoint (oauth params in the header, as recorded)."""
         url = self.endpoints.oauth(step)
         auth = authorization_header(creds, "GET", url, oauth_extra=extra)
-        request = self._http.build_request("GET", url, headers={"Authorization": auth})
+        request = ("GET", url, {"Authorization": auth}, None, self._timeout)
         return await self._exchange("oauth", step, request, parse)
 
     # -- the one exchange -----------------------------------------------------------
@@ -290,7 +287,7 @@ class FlickrClient:
         self,
         kind: CallKind,
         method: str,
-        request: httpx.Request,
+        request: _Request,
         parse: Callable[[bytes], _T],
     ) -> _T:
         """Send, read (bounded), map every failure to a FlickrError, report the call."""
@@ -300,22 +297,19 @@ class FlickrClient:
         ok = False
         try:
             try:
-                response = await self._http.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    raw = await _read_bounded(response)
-                finally:
-                    await response.aclose()
+                answer = await self._sender.send(*request)
             except httpx.TransportError as exc:
                 raise errors.transport_error(exc, method=method) from exc
-            except MalformedResponse as exc:
+            except AnswerTooLarge as exc:
+                status = exc.status
                 raise errors.bad_body_error(
-                    str(exc), method=method, status=response.status_code, hostile=exc.hostile
+                    str(exc), method=method, status=status, hostile=exc.hostile
                 ) from None
+            status = answer.status
             if status != 200:
-                raise _status_error(response, raw, method)
+                raise _status_error(answer, method)
             try:
-                result = parse(raw)
+                result = parse(answer.body)
             except MalformedResponse as exc:
                 raise errors.bad_body_error(
                     str(exc), method=method, status=status, hostile=exc.hostile
@@ -350,28 +344,12 @@ def _secrets(creds: Credentials) -> tuple[str | None, ...]:
     return (creds.consumer_secret, creds.token, creds.token_secret)
 
 
-async def _read_bounded(response: httpx.Response) -> bytes:
-    """The body, refusing more than :data:`MAX_RESPONSE_BYTES`."""
-    too_large = MalformedResponse(f"answer larger than {MAX_RESPONSE_BYTES} bytes", hostile=True)
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _status_error(response: httpx.Response, raw: bytes, method: str) -> FlickrError:
+def _status_error(answer: Answer, method: str) -> FlickrError:
     """The error for a non-200 answer: an OAuth problem, or an HTTP failure."""
-    status = response.status_code
+    status = answer.status
     if status in (400, 401):
-        problem = parse_form(raw).get("oauth_problem")
+        problem = parse_form(answer.body).get("oauth_problem")
         if problem:
             return errors.oauth_error(problem, http_status=status)
-    retry_after = errors.parse_retry_after(response.headers.get("Retry-After"))
+    retry_after = errors.parse_retry_after(answer.headers.get("Retry-After"))
     return errors.http_error(status, method=method, retry_after=retry_after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import hashlib
 import socket
 import tracemalloc
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from flickrhub_core.errors import FlickrTransportError
+from flickrhub_core.errors import FlickrHttpError, FlickrTransportError
 from flickrhub_core.flickr import (
     BytesPhoto,
     Credentials,
@@ -23,6 +24,7 @@ from flickrhub_core.flickr import (
     FlickrClient,
     PhotoSizeMismatch,
 )
+from flickrhub_core.flickr import client as client_module
 from tests.flickr.flickr_server_check import FlickrCheck
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -91,6 +93,34 @@ async def read_head(reader: asyncio.StreamReader) -> dict[str, str]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode().split("\r\n")[1:]
     return {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
+
+
+def echo_recording(request_lines: list[bytes]) -> Behaviour:
+    """Answer one request with ECHO, keeping its request line."""
+
+    async def behaviour(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_lines.append(head.split(b"\r\n")[0])
+        writer.write(answer(ECHO, b"Content-Type: application/json"))
+        await writer.drain()
+
+    return behaviour
+
+
+def echo_capturing(seen: list[httpx.Request]) -> Behaviour:
+    """Answer one request with ECHO, keeping it whole (as httpx would build it)."""
+
+    async def behaviour(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+        method, target, _ = head[0].split(" ")
+        headers = httpx.Headers([(k, v) for k, _, v in (h.partition(": ") for h in head[1:] if h)])
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        url = f"http://{headers['host']}{target}"
+        seen.append(httpx.Request(method, url, headers=headers, content=body))
+        writer.write(answer(ECHO, b"Content-Type: application/json"))
+        await writer.drain()
+
+    return behaviour
 
 
 def free_port() -> int:
@@ -241,17 +271,8 @@ async def test_reserved_characters_in_a_query_keep_their_signature(
     creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
     seen: list[httpx.Request] = []
-
-    async def flickr(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
-        method, target, _ = head[0].split(" ")
-        headers = httpx.Headers([tuple(h.split(": ", 1)) for h in head[1:] if h])
-        seen.append(httpx.Request(method, f"http://{headers['host']}{target}", headers=headers))
-        writer.write(answer(ECHO, b"Content-Type: application/json"))
-        await writer.drain()
-
     text = "Zagreb \u2600 a+b=c&d/\u00e9 ~'!*();:@$,?#[]%20"
-    async with server(flickr) as base, FlickrClient(endpoints_at(base)) as client:
+    async with server(echo_capturing(seen)) as base, FlickrClient(endpoints_at(base)) as client:
         await client.call(creds, "flickr.photos.search", {"text": text})
     assert dict(flickr_check.query(seen[0]))["text"] == text
     flickr_check.verify(seen[0], creds, [])
@@ -324,14 +345,118 @@ async def test_proxy_from_the_environment_is_used(
 ) -> None:
     request_lines: list[bytes] = []
 
-    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        request_lines.append(head.split(b"\r\n")[0])
-        writer.write(answer(ECHO, b"Content-Type: application/json"))
-        await writer.drain()
-
-    async with server(proxy) as proxy_url:
+    async with server(echo_recording(request_lines)) as proxy_url:
         monkeypatch.setenv("HTTP_PROXY", proxy_url)
         async with FlickrClient(endpoints_at("http://flickr.invalid")) as client:
             assert await client.call(creds, "flickr.test.echo", {}) == {"stat": "ok"}
     assert request_lines[0].startswith(b"GET http://flickr.invalid/services/rest/?")
+
+
+async def test_write_posts_a_signed_form_body_over_a_socket(
+    creds: Credentials, flickr_check: FlickrCheck
+) -> None:
+    seen: list[httpx.Request] = []
+    title = "caf\u00e9 & co+1 ~*"
+    async with server(echo_capturing(seen)) as base, FlickrClient(endpoints_at(base)) as client:
+        await client.call(creds, "flickr.photos.setMeta", {"photo_id": "1", "title": title})
+    sent = seen[0]
+    assert sent.method == "POST"
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert dict(flickr_check.form(sent))["title"] == title
+    flickr_check.verify(sent, creds, flickr_check.form(sent))
+
+
+TOO_LARGE = {
+    "declared": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000,
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + (b"10\r\n" + b"y" * 16 + b"\r\n") * 100
+    + b"0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("wire", TOO_LARGE.values(), ids=TOO_LARGE.keys())
+async def test_answer_past_the_size_limit_is_refused(
+    creds: Credentials, monkeypatch: pytest.MonkeyPatch, wire: bytes
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 64)
+
+    async def flickr(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(wire)
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+
+    async with server(flickr) as base, FlickrClient(endpoints_at(base)) as client:
+        with pytest.raises(FlickrHttpError) as info:
+            await client.call(creds, "flickr.test.echo", {})
+    assert info.value.retryable is False
+    assert "larger than 64 bytes" in info.value.message
+
+
+async def test_gzip_answer_is_decoded(creds: Credentials) -> None:
+    packed = gzip.compress(b'{"stat":"ok","user":{"id":"1"}}')
+
+    async def flickr(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers = await read_head(reader)
+        assert "gzip" in headers.get("accept-encoding", "")
+        writer.write(answer(packed, b"Content-Encoding: gzip", b"Content-Type: application/json"))
+        await writer.drain()
+
+    async with server(flickr) as base, FlickrClient(endpoints_at(base)) as client:
+        result = await client.call(creds, "flickr.test.login", {})
+    assert result == {"stat": "ok", "user": {"id": "1"}}
+
+
+async def test_hosts_in_no_proxy_are_reached_directly(
+    creds: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct: list[bytes] = []
+
+    async with server(echo_recording(direct)) as base:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with FlickrClient(endpoints_at(base)) as client:
+            assert await client.call(creds, "flickr.test.echo", {}) == {"stat": "ok"}
+    assert direct[0].startswith(b"GET /services/rest/?")
+
+
+@dataclass
+class UnsizedPhoto:
+    """A photo whose size is not known up front (a stream from elsewhere)."""
+
+    data: bytes
+    filename: str = "stream.jpg"
+    content_type: str | None = "image/jpeg"
+    size: None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), 64 * 1024):
+            yield self.data[start : start + 64 * 1024]
+
+
+async def test_photo_of_unknown_size_goes_chunked_over_a_socket(creds: Credentials) -> None:
+    received: dict[str, object] = {}
+
+    async def flickr(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers = await read_head(reader)
+        body = b""
+        while True:  # the chunked body: size line, chunk, CRLF; a 0 size ends it
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            body += (await reader.readexactly(size + 2))[:size]
+            if size == 0:
+                break
+        received.update(headers=headers, body=body)
+        writer.write(answer(OK_XML))
+        await writer.drain()
+
+    data = bytes(range(256)) * 1024  # 256 KiB
+    async with server(flickr) as base, FlickrClient(endpoints_at(base)) as client:
+        result = await client.upload(creds, UnsizedPhoto(data), {"title": "unsized"})
+    assert result["photoid"] == {"_content": "42"}
+    headers = received["headers"]
+    assert isinstance(headers, dict)
+    assert headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in headers
+    body = received["body"]
+    assert isinstance(body, bytes)
+    assert data in body
