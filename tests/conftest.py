@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flickrhub_core import logs
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings, load_settings
@@ -44,3 +45,15 @@ async def runtime(make_runtime: Callable[..., Runtime]) -> AsyncIterator[Runtime
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture
+def lines() -> Iterator[list[dict[str, Any]]]:
+    """Every event logged during the test (at debug and up), as plugins' ``log_event``
+    sees it: redacted, one dict per line."""
+    seen: list[dict[str, Any]] = []
+    logs.configure_logging(level="debug", fmt="json")
+    logs.add_sink(seen.append)
+    yield seen
+    logs.clear_sinks()
+    logs.reset_logging()

@@ -5,7 +5,7 @@ webhook's; and nothing of one job leaks into the lines after it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -18,16 +18,6 @@ from flickrhub_core.log_catalogue import EVENTS, JOB_FIELDS
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
-
-
-@pytest.fixture
-def lines() -> Iterator[list[dict[str, Any]]]:
-    seen: list[dict[str, Any]] = []
-    logs.configure_logging(level="debug", fmt="json")
-    logs.add_sink(seen.append)
-    yield seen
-    logs.clear_sinks()
-    logs.reset_logging()
 
 
 @pytest.fixture

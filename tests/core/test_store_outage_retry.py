@@ -12,12 +12,12 @@ Redis client's does while Redis restarts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import pytest
 
-from flickrhub_core import Job, JobState, Target, TargetContext, logs
+from flickrhub_core import Job, JobState, Target, TargetContext
 from flickrhub_core.broker import Delivery
 from flickrhub_core.memory import MemoryJobStore
 from flickrhub_core.runtime import Runtime
@@ -85,16 +85,6 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     Echo.calls = 0
     monkeypatch.setattr("flickrhub_core.worker.host.STORE_RETRY_WAIT", (0.01, 0.02))
     monkeypatch.setattr("flickrhub_core.worker.host.REQUEUE_PAUSE", 0.01)
-
-
-@pytest.fixture
-def lines() -> Iterator[list[dict[str, Any]]]:
-    seen: list[dict[str, Any]] = []
-    logs.configure_logging(level="info", fmt="json")
-    logs.add_sink(seen.append)
-    yield seen
-    logs.clear_sinks()
-    logs.reset_logging()
 
 
 @pytest.fixture

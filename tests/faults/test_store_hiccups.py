@@ -201,6 +201,24 @@ async def test_a_known_outcome_waits_for_the_store_instead_of_being_lost(
     assert done.result == {"photoid": {"_content": "42"}}
 
 
+async def test_each_refused_outcome_write_is_logged_with_its_try_number(
+    lines: list[dict[str, Any]], rt: Runtime, host: WorkerHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusals = iter(range(3))
+    FailingSaves(
+        rt,
+        monkeypatch,
+        lambda job: job.state is JobState.COMPLETED and next(refusals, None) is not None,
+    )
+    job = await rt.enqueue(Job(user_id="u1", target="photo"))
+    done = await finished(rt, job.id)
+    assert done.state is JobState.COMPLETED
+    retries = [line for line in lines if line["event"] == "job_store_retry"]
+    assert [(r["job_id"], r["state"], r["try_number"]) for r in retries] == [
+        (job.id, "completed", n) for n in (1, 2, 3)
+    ]
+
+
 async def test_a_store_away_too_long_gives_the_message_back(
     rt: Runtime, host: WorkerHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
