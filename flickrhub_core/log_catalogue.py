@@ -61,6 +61,12 @@ EVENTS: dict[str, LogEvent] = {
         "info", "process", "`flickrhub run` got SIGINT/SIGTERM and shuts down"
     ),
     "api_ready": LogEvent("info", "process", "`flickrhub api` accepts requests", ("api",)),
+    "gc_frozen": LogEvent(
+        "info",
+        "process",
+        "a long-running command serves: its start-up objects leave full collections",
+        ("objects", "duration_ms"),
+    ),
     "api_unauthenticated": LogEvent(
         "warning",
         "process",

@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from flickrhub_core import serve
-from flickrhub_core.cli.app import cli, fail, run_until_stopped, settings_of, setup_logging
+from flickrhub_core.cli.app import (
+    cli,
+    fail,
+    run_until_stopped,
+    settings_of,
+    settle_heap,
+    setup_logging,
+)
 from flickrhub_core.settings import Settings
 
 PORT = click.IntRange(0, 65535)
@@ -23,6 +30,17 @@ def _serve(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         # A dependency refused the connection at start (broker, store, ...).
         fail(f"cannot start: {exc}")
     click.echo("Stopped.", err=True)
+
+
+def _serving(announce: Callable[[serve.Urls], None]) -> Callable[[serve.Urls], None]:
+    """The ``ready`` of a long-running command: settle the heap start-up made
+    (:func:`settle_heap`), then ``announce`` that the process serves."""
+
+    def ready(urls: serve.Urls) -> None:
+        settle_heap()
+        announce(urls)
+
+    return ready
 
 
 def _with_listen(settings: Settings, host: str | None, port: int | None) -> Settings:
@@ -67,7 +85,7 @@ def run(host: str | None, port: int | None) -> None:
     """
     settings = _with_listen(settings_of(), host, port)
     setup_logging(settings)
-    _serve(lambda stop: serve.run_embedded(settings, ready=_print_urls, stop=stop))
+    _serve(lambda stop: serve.run_embedded(settings, ready=_serving(_print_urls), stop=stop))
 
 
 @cli.command()
@@ -81,7 +99,7 @@ def api(host: str | None, port: int | None) -> None:
     def ready(urls: serve.Urls) -> None:
         click.echo(f"FlickrHub API on {urls.api} (docs: {urls.docs}). Press Ctrl-C to stop.")
 
-    _serve(lambda stop: serve.run_api(settings, ready=ready, stop=stop))
+    _serve(lambda stop: serve.run_api(settings, ready=_serving(ready), stop=stop))
 
 
 @cli.command()
@@ -125,7 +143,7 @@ def worker(targets: tuple[str, ...], concurrency: int | None, metrics_port: int 
             list(targets) or None,
             concurrency,
             metrics_port=metrics_port,
-            ready=ready,
+            ready=_serving(ready),
             stop=stop,
         )
     )
@@ -209,4 +227,8 @@ def sandbox(
         lines.append("Press Ctrl-C to stop.")
         click.echo("\n".join(lines))
 
-    _serve(lambda stop: serve.run_sandbox(config, host=host, port=port, ready=ready, stop=stop))
+    _serve(
+        lambda stop: serve.run_sandbox(
+            config, host=host, port=port, ready=_serving(ready), stop=stop
+        )
+    )

@@ -187,3 +187,14 @@ def test_a_restarted_run_keeps_the_user(clean_env: Path) -> None:
         )
         assert login.returncode == 0, login.stderr + log.read_text()[-3000:]
         assert interrupt(running) == 0
+
+
+def test_run_freezes_what_start_up_made_once_it_serves(clean_env: Path) -> None:
+    env, cwd, log = env_for(clean_env), clean_env, clean_env / "run.log"
+    with flickrhub_run(env, cwd, log) as running:
+        assert interrupt(running) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    frozen = [line for line in lines if line["event"] == "gc_frozen"]
+    assert len(frozen) == 1
+    # Modules, app, plugins and pools: tens of thousands of objects, out of full collections.
+    assert frozen[0]["objects"] > 10_000
