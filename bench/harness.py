@@ -1455,7 +1455,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append("### API enqueue latency, open loop (no worker running)")
         lines.append("")
         lines.append(
-            "| setup | rate req/s | p50 ms | p95 ms | p99 ms | max ms | errors (all runs) | API CPU s / 1k |"
+            "| setup | rate req/s | p50 ms | p95 ms | p99 ms | max ms | errors (all runs) | "
+            "API CPU s / 1k |"
         )
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for key, runs in enqueue.items():
