@@ -1,4 +1,7 @@
-"""The one Redis client (connection pool) of a runtime, and the key names all stores share.
+"""The one Redis client of a runtime, and the key names all stores share.
+
+Its commands share one pipelined connection (:mod:`flickrhub_redis._pipelined`);
+the pool serves pipelines and the few commands that need a connection of their own.
 
 Errors raised here name ``REDIS_URL`` but never show it: the URL may carry a password.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import (
     AbstractConnection,
@@ -17,41 +19,33 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
+from flickrhub_redis._pipelined import RETRY_BACKOFF, PipelinedRedis, pack
 
 #: A dead Redis must fail the start quickly, not hang it.
 CONNECT_TIMEOUT = 5.0
 #: Every command here is O(1)-ish; a reply this late means Redis is in trouble.
 COMMAND_TIMEOUT = 10.0
-#: Connections per process. Past this a command waits for a free one (up to
-#: POOL_TIMEOUT) instead of failing, as redis-py's default pool would.
+#: Pooled connections per process (pipelines, blocking commands). Past this a command
+#: waits for a free one (up to POOL_TIMEOUT) instead of failing, as redis-py's default
+#: pool would.
 MAX_CONNECTIONS = 100
 POOL_TIMEOUT = 5.0
 #: A command that fails on a broken connection is sent again on a new one, this many
-#: times. After a Redis restart every pooled connection is dead: without this, each
-#: one fails one command (a job's save, a rate-limiter slot) before it is replaced.
+#: times: after a Redis restart the connection is dead, and without this every command
+#: on it (a job's save, a rate-limiter slot) would fail before it is replaced.
 #: Timeouts are not retried (a slow Redis would hang callers three times as long).
 COMMAND_RETRIES = 3
 
 
 class _PackedInC:
-    """Packs commands with hiredis, in C. redis-py's asyncio connections pack them in
-    Python (its sync ones use hiredis when installed): about 1 µs per argument, and a
-    job save sends 20. The bytes are the same (``tests/redis/test_redis_client.py``);
-    a large value is copied once into the command instead of sent as its own chunk."""
+    """Pooled connections pack commands with hiredis too (:func:`pack`)."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        name = args[0]
-        # A command name may hold its subcommand ("CLIENT SETNAME"): sent as two words.
-        if isinstance(name, str):
-            args = (*name.encode().split(), *args[1:])
-        elif b" " in name:
-            args = (*name.split(), *args[1:])
-        return [hiredis.pack_command(args)]
+        return [pack(*args)]
 
 
 class _TcpConnection(_PackedInC, Connection):
@@ -84,11 +78,11 @@ def connect(url: str) -> Redis:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
             client_name="flickrhub",
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), COMMAND_RETRIES),
+            retry=Retry(RETRY_BACKOFF, COMMAND_RETRIES, supported_errors=(RedisConnectionError,)),
             retry_on_error=[RedisConnectionError],
         )
         pool.connection_class = _PACKED_IN_C.get(pool.connection_class, pool.connection_class)
-        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+        return PipelinedRedis.pipelined(pool, COMMAND_RETRIES)
     except ValueError:
         raise ConfigError(
             "REDIS_URL is not a valid Redis URL (redis://, rediss:// or unix://)"

@@ -145,11 +145,14 @@ async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
 ) -> None:
     client = _client.connect(redis_url)
     try:
-        # Twice the pool size of blocking commands at once: each waits for a connection.
+        # Twice the pool size of blocking commands at once (each takes a pooled
+        # connection of its own): the second half waits for a free one.
         results = await asyncio.gather(
-            *(client.set(f"{prefix}burst:{i}", i) for i in range(_client.MAX_CONNECTIONS * 2))
+            *(
+                client.blpop([f"{prefix}burst:{i}"], timeout=0.05)
+                for i in range(_client.MAX_CONNECTIONS * 2)
+            )
         )
-        assert all(results)
+        assert results == [None] * (_client.MAX_CONNECTIONS * 2)
     finally:
-        await client.delete(*[f"{prefix}burst:{i}" for i in range(_client.MAX_CONNECTIONS * 2)])
         await client.aclose()
