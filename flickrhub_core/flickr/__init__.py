@@ -31,6 +31,7 @@ from flickrhub_core.flickr.responses import (
 )
 from flickrhub_core.flickr.signing import (
     authorization_header,
+    escape,
     hmac_sha1_signature,
     oauth_params,
     signature_base_string,
@@ -52,6 +53,7 @@ __all__ = [
     "PhotoSource",
     "RequestToken",
     "authorization_header",
+    "escape",
     "hmac_sha1_signature",
     "is_cacheable",
     "is_idempotent",

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-from oauthlib.oauth1.rfc5849.utils import escape
 
 from flickrhub_core.errors import FlickrError, InvalidRequest
 from flickrhub_core.flickr import errors
@@ -40,7 +39,7 @@ from flickrhub_core.flickr.responses import (
     parse_rest_body,
     parse_xml_envelope,
 )
-from flickrhub_core.flickr.signing import authorization_header
+from flickrhub_core.flickr.signing import authorization_header, escape
 from flickrhub_core.flickr.transport import (
     AiohttpSender,
     Answer,

@@ -39,6 +39,7 @@ from flickrhub_core.flickr.models import Credentials
 
 __all__ = [
     "authorization_header",
+    "escape",
     "hmac_sha1_signature",
     "oauth_params",
     "signature_base_string",
@@ -55,13 +56,13 @@ _BAD_HEX = re.compile(r"%[^0-9A-Fa-f]|%[0-9A-Fa-f][^0-9A-Fa-f]")
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
     """RFC 5849 §3.6 percent-encoding: UTF-8, everything but ``A-Za-z0-9-._~`` escaped."""
     return value if _UNRESERVED(value) else quote(value, safe="~")
 
 
 def _escape_encoded(encoded: str) -> str:
-    """:func:`_escape` of a string that is already escaped, apart from ``=`` and ``&``.
+    """:func:`escape` of a string that is already escaped, apart from ``=`` and ``&``.
 
     Such a string only holds unreserved characters, ``%`` and the two separators, so
     escaping it again only has to touch those three (``%`` first).
@@ -149,7 +150,7 @@ def _url_parts(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """
     query = urlparse(url).query
     pairs = _query_params(query) if query else []
-    return _escape(_base_string_uri(url)), tuple((_escape(k), _escape(v)) for k, v in pairs)
+    return escape(_base_string_uri(url)), tuple((escape(k), escape(v)) for k, v in pairs)
 
 
 def signature_base_string(http_method: str, url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -161,18 +162,18 @@ def signature_base_string(http_method: str, url: str, params: Iterable[tuple[str
     """
     uri, query = _url_parts(url)
     pairs = [*query]
-    pairs.extend((_escape(k), _escape(v)) for k, v in params if k not in _UNSIGNED)
+    pairs.extend((escape(k), escape(v)) for k, v in params if k not in _UNSIGNED)
     # Sorted by encoded name, then encoded value; repeated names all stay (§3.4.1.3.2).
     pairs.sort()
     normalized = "&".join([f"{k}={v}" for k, v in pairs])
-    return f"{_escape(http_method.upper())}&{uri}&{_escape_encoded(normalized)}"
+    return f"{escape(http_method.upper())}&{uri}&{_escape_encoded(normalized)}"
 
 
 def hmac_sha1_signature(
     base_string: str, consumer_secret: str, token_secret: str | None = None
 ) -> str:
     """The base64 HMAC-SHA1 of a base string, keyed ``enc(consumer)&enc(token)``."""
-    key = f"{_escape(consumer_secret or '')}&{_escape(token_secret or '')}"
+    key = f"{escape(consumer_secret or '')}&{escape(token_secret or '')}"
     digest = hmac.digest(key.encode("utf-8"), base_string.encode("utf-8"), "sha1")
     return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
@@ -202,6 +203,6 @@ def authorization_header(
         ("oauth_signature", hmac_sha1_signature(base, creds.consumer_secret, creds.token_secret))
     )
     fields = ", ".join(
-        [f'{_escape(k)}="{_escape(v)}"' for k, v in protocol if k.startswith("oauth_")]
+        [f'{escape(k)}="{escape(v)}"' for k, v in protocol if k.startswith("oauth_")]
     )
     return f"OAuth {fields}"

@@ -24,6 +24,7 @@ from oauthlib.oauth1.rfc5849 import parameters, signature, utils
 from flickrhub_core.flickr import (
     Credentials,
     authorization_header,
+    escape,
     hmac_sha1_signature,
     oauth_params,
     signature_base_string,
@@ -174,6 +175,12 @@ def test_base_string_is_oauthlibs(http_method: str, url: str, params: Pairs) -> 
 
 
 @PROPERTY
+@given(st.text())
+def test_escaping_is_oauthlibs(value: str) -> None:
+    """Form bodies and query strings are escaped as the base string is (RFC 5849 §3.6)."""
+    assert escape(value) == utils.escape(value)
+
+
 @given(st.text(), secrets, st.one_of(st.none(), secrets))
 def test_signature_is_oauthlibs(base: str, consumer_secret: str, token_secret: str | None) -> None:
     expected = ref_signature(base, consumer_secret, token_secret)
