@@ -12,10 +12,13 @@ redaction and renderer.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
+import json
 import logging
 import re
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -51,6 +54,8 @@ SECRET_JSON = re.compile(
 # Authorization header values inside strings
 AUTH_SCHEME = re.compile(r"\b(?P<scheme>bearer|basic|oauth)\s+[^\s,]+", re.IGNORECASE)
 SAFE_KEYS = frozenset({"oauth_token_present", "has_secret", "token_count"})
+# A string without any of these cannot match a pattern :func:`redact_text` applies.
+_MAYBE_SECRET = re.compile(r"[=:\s]")
 
 _sinks: list[Callable[[dict[str, Any]], None]] = []
 #: The arguments of the last :func:`configure_logging`; None until it ran.
@@ -95,10 +100,27 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+#: Values :func:`redact` returns as they are (under a key that is not secret-looking).
+_PLAIN = (int, float, bool, type(None))
+
+
 def _redact_processor(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    return {k: redact(v, k) for k, v in event_dict.items()}
+    """:func:`redact` on every field, inlined for the usual fields (every line
+    passes here): a number, or a string with none of the characters a secret
+    pattern needs (``://``, ``=``, quotes with ``:``, a space), is kept as it is."""
+    out = {}
+    for key, value in event_dict.items():
+        if is_secret_key(key):
+            out[key] = redact(value, key)
+        elif type(value) is str:
+            out[key] = redact_text(value) if _MAYBE_SECRET.search(value) else value
+        elif isinstance(value, _PLAIN):
+            out[key] = value
+        else:
+            out[key] = redact(value)
+    return out
 
 
 def _safe_exception(
@@ -120,6 +142,22 @@ def _safe_exception(
     return event_dict
 
 
+def _json_fallback(value: Any) -> Any:
+    """A value JSON has no type for, as structlog's renderer shows it."""
+    structlog_form = getattr(value, "__structlog__", None)
+    return structlog_form() if callable(structlog_form) else repr(value)
+
+
+#: One encoder for every JSON line: ``json.dumps`` with arguments makes a new one each call.
+_ENCODER = json.JSONEncoder(default=_json_fallback)
+
+
+def _dumps(event_dict: Any, **_kw: Any) -> str:
+    """:class:`structlog.processors.JSONRenderer`'s serializer (its ``default`` is
+    already the encoder's)."""
+    return _ENCODER.encode(event_dict)
+
+
 def _forward_to_sinks(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -138,10 +176,29 @@ def clear_sinks() -> None:
     _sinks.clear()
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    """A logger writing to whatever ``sys.stderr`` is when the line is logged (not
-    when logging was configured), so a replaced stderr is always the one used."""
-    return structlog.PrintLogger(sys.stderr)
+class _StderrLogger:
+    """structlog's ``PrintLogger``, on whatever ``sys.stderr`` is when the line is
+    logged (not when logging was configured), so a replaced stderr is always the one
+    used. One for the process: structlog asks its factory for a logger on every call
+    (loggers are not cached, so reconfiguring reaches every one)."""
+
+    _lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        with self._lock:
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+_STDERR_LOGGER = _StderrLogger()
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _STDERR_LOGGER
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -170,12 +227,12 @@ def configure_logging(
         return
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(_dumps)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        _merge_job_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_service(service, env),
@@ -263,25 +320,55 @@ def _add_service(service: str, env: str) -> Callable[..., MutableMapping[str, An
 #: The ids every line logged during a job carries (see :func:`bound_job`).
 JOB_CONTEXT = ("job_id", "user_id", "target", "attempt", "trace_id")
 
+#: The running job's ids, for :func:`_merge_job_context`. One variable of FlickrHub's
+#: own, not structlog's ``contextvars`` module, whose merge looks at every context
+#: variable of the task (the libraries' too) on every line.
+_job_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "flickrhub_job_context", default=None
+)
+
+
+def _merge_job_context(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The bound job's ids on every line; a field the line sets itself wins."""
+    bound = _job_context.get()
+    if bound:
+        for key, value in bound.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
 
 @contextlib.contextmanager
 def bound_job(job: Job) -> Iterator[None]:
     """Every line logged inside carries the job's ``job_id``, ``user_id``,
     ``target``, ``attempt`` and ``trace_id`` (update ``attempt`` with
-    :func:`bind_attempt`). Context variables: tasks started inside inherit them."""
-    with structlog.contextvars.bound_contextvars(
-        job_id=job.id,
-        user_id=job.user_id,
-        target=job.target,
-        attempt=job.attempts,
-        trace_id=job.trace_id,
-    ):
+    :func:`bind_attempt`). A context variable: tasks started inside inherit them."""
+    reset = _job_context.set(
+        {
+            "job_id": job.id,
+            "user_id": job.user_id,
+            "target": job.target,
+            "attempt": job.attempts,
+            "trace_id": job.trace_id,
+        }
+    )
+    try:
         yield
+    finally:
+        _job_context.reset(reset)
 
 
 def bind_attempt(attempt: int) -> None:
     """The attempt now running, for the lines of the job bound by :func:`bound_job`."""
-    structlog.contextvars.bind_contextvars(attempt=attempt)
+    bound = _job_context.get()
+    if bound is not None:
+        _job_context.set({**bound, "attempt": attempt})
+
+
+def job_context() -> dict[str, Any]:
+    """The ids :func:`bound_job` binds here now (empty outside a job)."""
+    return dict(_job_context.get() or {})
 
 
 def get_logger(**context: Any) -> structlog.stdlib.BoundLogger:

@@ -9,8 +9,9 @@ sets (targets, outcomes, route templates, status codes), never ids or user input
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -93,12 +94,23 @@ API_LATENCY = Histogram(
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+@functools.cache
+def child(metric: _Metric, *values: str) -> _Metric:
+    """``metric.labels(*values)``, looked up once: ``labels`` takes a lock and checks
+    its values on every call, several times per job and per request. The label values
+    come from small fixed sets (see the module docstring), so this stays small."""
+    return metric.labels(*values)
+
+
 def observe_request(method: str, route: str | None, status: int, seconds: float) -> None:
     """Count one answered request (``route``: the matched rule, None when unmatched)."""
     method = method if method in HTTP_METHODS else "other"
     template = route or "unmatched"
-    API_REQUESTS.labels(method, template, str(status)).inc()
-    API_LATENCY.labels(method, template).observe(seconds)
+    child(API_REQUESTS, method, template, str(status)).inc()
+    child(API_LATENCY, method, template).observe(seconds)
 
 
 def call_outcome(record: CallRecord) -> str:
@@ -117,8 +129,8 @@ def call_outcome(record: CallRecord) -> str:
 def observe_flickr_call(record: CallRecord) -> str:
     """Count one Flickr exchange; its outcome label."""
     outcome = call_outcome(record)
-    FLICKR_CALLS.labels(record.kind, outcome).inc()
-    FLICKR_LATENCY.labels(record.kind).observe(record.duration_s)
+    child(FLICKR_CALLS, record.kind, outcome).inc()
+    child(FLICKR_LATENCY, record.kind).observe(record.duration_s)
     return outcome
 
 

@@ -223,7 +223,8 @@ class Runtime:
             return
         # Once per process: the CLI did it already; an embedding application may not have.
         logs.ensure_configured(self.settings)
-        logs.add_sink(self.plugins.log_event)
+        if self.plugins.pm.hook.log_event.get_hookimpls():
+            logs.add_sink(self.plugins.log_event)
         metrics.init_labels(self.targets)
         self.flickr = FlickrClient(
             self.endpoints,
@@ -298,7 +299,7 @@ class Runtime:
             raise ServiceUnavailable(
                 "the job queue is not available; try again", retry_after=ENQUEUE_RETRY_AFTER
             ) from None
-        metrics.JOBS_ENQUEUED.labels(job.target).inc()
+        metrics.child(metrics.JOBS_ENQUEUED, job.target).inc()
         await self.emit("job_enqueued", job, None)
         return job
 

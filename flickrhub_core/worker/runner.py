@@ -88,7 +88,7 @@ class JobRunner:
 
     async def run(self, job: Job) -> Outcome:
         """Run ``job``; every line logged meanwhile carries its ids (:func:`logs.bound_job`)."""
-        in_flight = metrics.JOBS_IN_FLIGHT.labels(job.target)
+        in_flight = metrics.child(metrics.JOBS_IN_FLIGHT, job.target)
         in_flight.inc()
         try:
             with logs.bound_job(job):
@@ -434,9 +434,9 @@ class JobRunner:
                 )
 
     async def _finished(self, job: Job, previous: JobState, event: str, outcome: str) -> None:
-        metrics.JOBS.labels(job.target, outcome).inc()
+        metrics.child(metrics.JOBS, job.target, outcome).inc()
         if job.duration_ms is not None:
-            metrics.JOB_DURATION.labels(job.target).observe(job.duration_ms / 1000)
+            metrics.child(metrics.JOB_DURATION, job.target).observe(job.duration_ms / 1000)
         await self.rt.emit(event, job, previous)
 
 

@@ -103,10 +103,8 @@ async def test_every_line_of_a_job_carries_its_ids(
 
 
 def test_bound_job_restores_the_context() -> None:
-    import structlog
-
     outer = Job(id="outer", user_id="u", target="rest", trace_id="t")
     with logs.bound_job(outer):
         logs.bind_attempt(2)
-        assert structlog.contextvars.get_contextvars()["attempt"] == 2
-    assert structlog.contextvars.get_contextvars() == {}
+        assert logs.job_context()["attempt"] == 2
+    assert logs.job_context() == {}
