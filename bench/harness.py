@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -1129,6 +1130,52 @@ async def soak_run(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
+async def jobpath_run(ctx: Context, jobs: int, rounds: int, use_callgrind: bool) -> dict[str, Any]:
+    """``jobpath.py``: the worker's job path in one process, without the broker; CPU
+    per job per round, and with ``use_callgrind`` the instructions per job of the last
+    round (``valgrind --tool=callgrind``, instrumentation on for that round only)."""
+    run = new_run_dir(ctx, "jobpath-callgrind" if use_callgrind else "jobpath")
+    await prepare(ctx, "flickrhub", run)
+    cmd = [PY, str(BENCH / "jobpath.py"), "--jobs", str(jobs), "--rounds", str(rounds)]
+    dumps = run.path / "callgrind.out"
+    if use_callgrind:
+        if shutil.which("valgrind") is None:
+            raise RuntimeError("--jobpath-callgrind needs valgrind (Debian's valgrind package)")
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={dumps}",
+            f"--log-file={run.logs / 'valgrind.log'}",
+            *cmd,
+            "--callgrind",
+        ]
+    with (run.logs / "jobpath.log").open("w") as stderr:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            cmd,
+            env=ctx.fh_env(run.data),
+            cwd=run.path,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = (run.logs / "jobpath.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"jobpath.py exited {done.returncode}:\n{tail}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["mode"] = "jobpath"
+    result["logs"] = str(run.path)
+    if use_callgrind:
+        # The dump callgrind_control asked for: "<file>.1" ("<file>" holds the rest).
+        summary = re.search(r"^summary: (\d+)", Path(f"{dumps}.1").read_text(), re.MULTILINE)
+        if summary is None:
+            raise RuntimeError(f"no callgrind summary in {dumps}.1")
+        result["instructions_per_job"] = int(summary[1]) / jobs
+    return result
+
+
 async def profile_run(ctx: Context, n: int, out_dir: Path) -> dict[str, Any]:
     """Drain N jobs through one FlickrHub worker under py-spy (sampling, native off),
     and again under cProfile for exact call counts."""
@@ -1469,6 +1516,29 @@ def render(report: dict[str, Any]) -> str:
                 f"{fmt(total_of(runs, 'errors'))} | {fmt(median_of(runs, 'cpu_per_1k'), 2)} |"
             )
         lines.append("")
+    jobpath = report.get("jobpath")
+    if jobpath:
+        lines.append("### The worker's job path in one process, without the broker (jobpath.py)")
+        lines.append("")
+        lines.append(
+            "| measure | jobs per round | CPU µs per job, each round | median | "
+            "instructions per job (callgrind) |"
+        )
+        lines.append("|---|---:|---|---:|---:|")
+        for key, r in jobpath.items():
+            rounds = r.get("cpu_us_per_job", [])
+            instructions = r.get("instructions_per_job")
+            lines.append(
+                f"| {key} | {fmt(r['jobs'])} | {', '.join(f'{x:,.0f}' for x in rounds)} | "
+                f"{fmt(statistics.median(rounds) if rounds else None)} | "
+                f"{fmt(instructions)} |"
+            )
+        lines.append("")
+        lines.append(
+            "Under callgrind the process runs some 50 times slower, so its CPU column is "
+            "not comparable with the plain run's; its instruction count is what to compare."
+        )
+        lines.append("")
     upload = report.get("upload")
     profile = report.get("profile")
     if profile:
@@ -1657,6 +1727,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 if soak is not None:
                     report["soak"] = soak
                     log(f"  growth {soak['growth']}")
+            if "jobpath" in modes:
+                report["jobpath"] = {}
+                log(f"jobpath: {args.jobpath_rounds} rounds of {args.jobpath_jobs} jobs")
+                r = await guarded(
+                    "jobpath", jobpath_run(ctx, args.jobpath_jobs, args.jobpath_rounds, False)
+                )
+                if r is not None:
+                    log(f"  CPU µs per job: {', '.join(f'{x:.0f}' for x in r['cpu_us_per_job'])}")
+                    report["jobpath"]["plain"] = r
+                if args.jobpath_callgrind:
+                    log(f"jobpath under callgrind: one round of {args.jobpath_callgrind} jobs")
+                    r = await guarded(
+                        "jobpath callgrind", jobpath_run(ctx, args.jobpath_callgrind, 1, True)
+                    )
+                    if r is not None:
+                        log(f"  {r['instructions_per_job']:,.0f} instructions per job")
+                        report["jobpath"]["under callgrind"] = r
             if "profile" in modes:
                 out = Path(args.out).resolve()
                 out.mkdir(parents=True, exist_ok=True)
@@ -1679,7 +1766,7 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="drain,api,steady,enqueue,upload",
-        help="comma list of drain, api, steady, enqueue, upload, soak, profile",
+        help="comma list of drain, api, steady, enqueue, upload, soak, profile, jobpath",
     )
     parser.add_argument("--n", type=int, default=10_000, help="jobs per throughput run")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
@@ -1705,6 +1792,15 @@ def main() -> None:
     )
     parser.add_argument("--upload-mb", type=int, default=200)
     parser.add_argument("--duration", type=float, default=3600.0, help="soak seconds")
+    parser.add_argument("--jobpath-jobs", type=int, default=2000, help="jobpath: jobs per round")
+    parser.add_argument("--jobpath-rounds", type=int, default=5, help="jobpath: measured rounds")
+    parser.add_argument(
+        "--jobpath-callgrind",
+        type=int,
+        default=0,
+        metavar="JOBS",
+        help="jobpath: also count the instructions of one round of JOBS jobs (valgrind)",
+    )
     parser.add_argument("--soak-rate", type=float, default=150.0)
     parser.add_argument(
         "--concurrency",
