@@ -46,3 +46,34 @@ def test_exception_message_is_never_logged(captured: list[dict[str, Any]]) -> No
     assert event["error_type"] == "RuntimeError"
     assert "hunter2" not in str(event)
     assert "test_exception_message_is_never_logged" in event["traceback"]
+
+
+def json_line(capsys: pytest.CaptureFixture[str], **fields: Any) -> dict[str, Any]:
+    """Log one JSON line with ``fields`` and read it back from stderr."""
+    import json
+
+    logs.configure_logging(fmt="json")
+    capsys.readouterr()
+    logs.get_logger().info("rendered", **fields)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    line: dict[str, Any] = json.loads(lines[0])
+    return line
+
+
+def test_values_json_has_no_type_for_are_shown_by_their_repr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Shape:
+        def __repr__(self) -> str:
+            return "<Shape round>"
+
+    assert json_line(capsys, shape=Shape())["shape"] == "<Shape round>"
+
+
+def test_an_integer_beyond_64_bits_is_still_rendered(capsys: pytest.CaptureFixture[str]) -> None:
+    assert json_line(capsys, big=2**70, text="café")["big"] == 2**70
+
+
+def test_a_line_is_valid_utf8_json_with_non_ascii_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert json_line(capsys, title="Été à Zürich 🌄")["title"] == "Été à Zürich 🌄"
