@@ -102,6 +102,18 @@ async def test_scripts_are_loaded_when_redis_does_not_know_them(
     assert await pipelined.get(f"{prefix}s") == b"x"
 
 
+async def test_a_script_still_runs_inside_a_pipeline(
+    pipelined: PipelinedRedis, prefix: str
+) -> None:
+    script = pipelined.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    await pipelined.script_flush()
+    pipe = pipelined.pipeline(transaction=True)
+    await script(keys=[f"{prefix}n"], args=["2"], client=pipe)
+    await script(keys=[f"{prefix}n"], args=["3"], client=pipe)
+
+    assert await pipe.execute() == [2, 5]
+
+
 async def test_a_blocking_command_waits_on_a_connection_of_its_own(
     pipelined: PipelinedRedis, prefix: str
 ) -> None:
