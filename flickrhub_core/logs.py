@@ -193,7 +193,11 @@ class _StderrLogger:
 
     def msg(self, message: str) -> None:
         stream = sys.stderr
-        with self._lock:
+        if stream is None:  # no stderr at all (a detached process)
+            return
+        # A closed or broken stderr (the pipe's reader went away) loses the line; the
+        # job or request that logged it must not fail for it.
+        with self._lock, contextlib.suppress(OSError, ValueError):
             stream.write(message + "\n")
             stream.flush()
 

@@ -77,3 +77,17 @@ def test_an_integer_beyond_64_bits_is_still_rendered(capsys: pytest.CaptureFixtu
 
 def test_a_line_is_valid_utf8_json_with_non_ascii_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert json_line(capsys, title="Été à Zürich 🌄")["title"] == "Été à Zürich 🌄"
+
+
+def test_a_closed_stderr_loses_the_line_but_not_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    logs.configure_logging(fmt="json")
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr("sys.stderr", closed)
+    logs.get_logger().info("still_running")  # no ValueError from the closed stream
+    monkeypatch.setattr("sys.stderr", None)
+    logs.get_logger().info("still_running")
