@@ -1130,17 +1130,26 @@ async def soak_run(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-async def jobpath_run(ctx: Context, jobs: int, rounds: int, use_callgrind: bool) -> dict[str, Any]:
-    """``jobpath.py``: the worker's job path in one process, without the broker; CPU
-    per job per round, and with ``use_callgrind`` the instructions per job of the last
-    round (``valgrind --tool=callgrind``, instrumentation on for that round only)."""
-    run = new_run_dir(ctx, "jobpath-callgrind" if use_callgrind else "jobpath")
+#: The in-process modes: what each drives (``jobpath.py``, ``apipath.py``).
+IN_PROCESS = {"jobpath": "the worker's job path", "apipath": "the API's enqueue path"}
+#: How every job (request) of an in-process mode must end for its numbers to count.
+IN_PROCESS_OK = {"jobpath": "ack", "apipath": "202"}
+
+
+async def in_process_run(
+    ctx: Context, mode: str, jobs: int, rounds: int, use_callgrind: bool
+) -> dict[str, Any]:
+    """``<mode>.py`` (``jobpath`` or ``apipath``): one path of FlickrHub in one process,
+    without the broker's or the HTTP server's side; CPU per job (request) per round, and
+    with ``use_callgrind`` the instructions per job of the last round
+    (``valgrind --tool=callgrind``, instrumentation on for that round only)."""
+    run = new_run_dir(ctx, f"{mode}-callgrind" if use_callgrind else mode)
     await prepare(ctx, "flickrhub", run)
-    cmd = [PY, str(BENCH / "jobpath.py"), "--jobs", str(jobs), "--rounds", str(rounds)]
+    cmd = [PY, str(BENCH / f"{mode}.py"), "--jobs", str(jobs), "--rounds", str(rounds)]
     dumps = run.path / "callgrind.out"
     if use_callgrind:
         if shutil.which("valgrind") is None:
-            raise RuntimeError("--jobpath-callgrind needs valgrind (Debian's valgrind package)")
+            raise RuntimeError("--callgrind needs valgrind (Debian's valgrind package)")
         cmd = [
             "valgrind",
             "--tool=callgrind",
@@ -1150,7 +1159,7 @@ async def jobpath_run(ctx: Context, jobs: int, rounds: int, use_callgrind: bool)
             *cmd,
             "--callgrind",
         ]
-    with (run.logs / "jobpath.log").open("w") as stderr:
+    with (run.logs / f"{mode}.log").open("w") as stderr:
         done = await asyncio.to_thread(
             subprocess.run,
             cmd,
@@ -1162,10 +1171,12 @@ async def jobpath_run(ctx: Context, jobs: int, rounds: int, use_callgrind: bool)
             check=False,
         )
     if done.returncode != 0:
-        tail = (run.logs / "jobpath.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"jobpath.py exited {done.returncode}:\n{tail}")
+        tail = (run.logs / f"{mode}.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{mode}.py exited {done.returncode}:\n{tail}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["mode"] = "jobpath"
+    if set(result["outcomes"]) != {IN_PROCESS_OK[mode]}:
+        raise RuntimeError(f"{mode}: not every job went through: {result['outcomes']}")
+    result["mode"] = mode
     result["logs"] = str(run.path)
     if use_callgrind:
         # The dump callgrind_control asked for: "<file>.1" ("<file>" holds the rest).
@@ -1516,16 +1527,18 @@ def render(report: dict[str, Any]) -> str:
                 f"{fmt(total_of(runs, 'errors'))} | {fmt(median_of(runs, 'cpu_per_1k'), 2)} |"
             )
         lines.append("")
-    jobpath = report.get("jobpath")
-    if jobpath:
-        lines.append("### The worker's job path in one process, without the broker (jobpath.py)")
+    for mode, what in IN_PROCESS.items():
+        measured = report.get(mode)
+        if not measured:
+            continue
+        lines.append(f"### {what[0].upper()}{what[1:]} in one process ({mode}.py)")
         lines.append("")
         lines.append(
             "| measure | jobs per round | CPU µs per job, each round | median | "
             "instructions per job (callgrind) |"
         )
         lines.append("|---|---:|---|---:|---:|")
-        for key, r in jobpath.items():
+        for key, r in measured.items():
             rounds = r.get("cpu_us_per_job", [])
             instructions = r.get("instructions_per_job")
             lines.append(
@@ -1727,23 +1740,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 if soak is not None:
                     report["soak"] = soak
                     log(f"  growth {soak['growth']}")
-            if "jobpath" in modes:
-                report["jobpath"] = {}
-                log(f"jobpath: {args.jobpath_rounds} rounds of {args.jobpath_jobs} jobs")
+            for mode, what in IN_PROCESS.items():
+                if mode not in modes:
+                    continue
+                report[mode] = {}
+                log(f"{mode}: {args.path_rounds} rounds of {args.path_jobs} ({what})")
                 r = await guarded(
-                    "jobpath", jobpath_run(ctx, args.jobpath_jobs, args.jobpath_rounds, False)
+                    mode, in_process_run(ctx, mode, args.path_jobs, args.path_rounds, False)
                 )
                 if r is not None:
                     log(f"  CPU µs per job: {', '.join(f'{x:.0f}' for x in r['cpu_us_per_job'])}")
-                    report["jobpath"]["plain"] = r
-                if args.jobpath_callgrind:
-                    log(f"jobpath under callgrind: one round of {args.jobpath_callgrind} jobs")
+                    report[mode]["plain"] = r
+                if args.callgrind:
+                    log(f"{mode} under callgrind: one round of {args.callgrind}")
                     r = await guarded(
-                        "jobpath callgrind", jobpath_run(ctx, args.jobpath_callgrind, 1, True)
+                        f"{mode} callgrind", in_process_run(ctx, mode, args.callgrind, 1, True)
                     )
                     if r is not None:
                         log(f"  {r['instructions_per_job']:,.0f} instructions per job")
-                        report["jobpath"]["under callgrind"] = r
+                        report[mode]["under callgrind"] = r
             if "profile" in modes:
                 out = Path(args.out).resolve()
                 out.mkdir(parents=True, exist_ok=True)
@@ -1766,7 +1781,7 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="drain,api,steady,enqueue,upload",
-        help="comma list of drain, api, steady, enqueue, upload, soak, profile, jobpath",
+        help="comma list of drain, api, steady, enqueue, upload, soak, profile, jobpath, apipath",
     )
     parser.add_argument("--n", type=int, default=10_000, help="jobs per throughput run")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
@@ -1792,14 +1807,18 @@ def main() -> None:
     )
     parser.add_argument("--upload-mb", type=int, default=200)
     parser.add_argument("--duration", type=float, default=3600.0, help="soak seconds")
-    parser.add_argument("--jobpath-jobs", type=int, default=2000, help="jobpath: jobs per round")
-    parser.add_argument("--jobpath-rounds", type=int, default=5, help="jobpath: measured rounds")
     parser.add_argument(
-        "--jobpath-callgrind",
+        "--path-jobs", type=int, default=2000, help="jobpath, apipath: jobs (requests) per round"
+    )
+    parser.add_argument(
+        "--path-rounds", type=int, default=5, help="jobpath, apipath: measured rounds"
+    )
+    parser.add_argument(
+        "--callgrind",
         type=int,
         default=0,
         metavar="JOBS",
-        help="jobpath: also count the instructions of one round of JOBS jobs (valgrind)",
+        help="jobpath, apipath: also count the instructions of one round of JOBS (valgrind)",
     )
     parser.add_argument("--soak-rate", type=float, default=150.0)
     parser.add_argument(
