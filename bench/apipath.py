@@ -15,13 +15,11 @@ instructions, dumped for the harness to read.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import time
 from typing import Any
 
-from jobpath import BENCH_USER, IN_FLIGHT, callgrind
+from jobpath import BENCH_USER, IN_FLIGHT, command, timed_round
 
 PATH = "/api/v1/flickr/rest"
 
@@ -103,18 +101,13 @@ async def run(requests: int, rounds: int, use_callgrind: bool) -> dict[str, obje
 
             per_request_us: list[float] = []
             for round_number in range(rounds + 1):
-                counted = use_callgrind and round_number == rounds
-                if counted:
-                    callgrind("-i on")
-                    callgrind("-z")
-                started = time.process_time()
-                await asyncio.gather(*(one(i, round_number) for i in range(requests)))
-                spent = time.process_time() - started
-                if counted:
-                    callgrind("-d")
-                    callgrind("-i off")
+                cost = await timed_round(
+                    asyncio.gather(*(one(i, round_number) for i in range(requests))),
+                    requests,
+                    counted=use_callgrind and round_number == rounds,
+                )
                 if round_number:
-                    per_request_us.append(spent / requests * 1e6)
+                    per_request_us.append(cost)
         return {
             "jobs": requests,
             "rounds": rounds,
@@ -126,17 +119,7 @@ async def run(requests: int, rounds: int, use_callgrind: bool) -> dict[str, obje
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000, help="requests per round")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after a warm-up)")
-    parser.add_argument(
-        "--callgrind", action="store_true", help="count the last round's instructions"
-    )
-    args = parser.parse_args()
-    import uvloop
-
-    result = uvloop.run(run(args.jobs, args.rounds, args.callgrind))
-    print(json.dumps(result), flush=True)
+    command(run, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 BENCH_USER = "bench-user"
 BENCH_OWNER = "default"
@@ -55,6 +56,37 @@ def callgrind(command: str) -> None:
     subprocess.run(
         ["callgrind_control", *command.split(), str(os.getpid())], capture_output=True, check=True
     )
+
+
+async def timed_round(work: Awaitable[object], items: int, counted: bool) -> float:
+    """CPU µs of this process per item while ``work`` runs; with ``counted`` (under
+    callgrind) its instructions alone are counted and dumped."""
+    if counted:
+        callgrind("-i on")
+        callgrind("-z")
+    started = time.process_time()
+    await work
+    spent = time.process_time() - started
+    if counted:
+        callgrind("-d")
+        callgrind("-i off")
+    return spent / items * 1e6
+
+
+def command(run: Callable[[int, int, bool], Awaitable[dict[str, object]]], doc: str) -> None:
+    """The command line of an in-process script (this one, ``apipath.py``): ``run``
+    gets the jobs per round, the measured rounds and whether callgrind counts."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs (requests) per round")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after a warm-up)")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="count the last round's instructions"
+    )
+    args = parser.parse_args()
+    import uvloop
+
+    result = uvloop.run(run(args.jobs, args.rounds, args.callgrind))
+    print(json.dumps(result), flush=True)
 
 
 async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
@@ -99,18 +131,13 @@ async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
                 message = json.dumps({"job_id": job.id, "target": "rest"}).encode()
                 deliveries.append(Delivery(message))
 
-            counted = use_callgrind and round_number == rounds
-            if counted:
-                callgrind("-i on")
-                callgrind("-z")
-            started = time.process_time()
-            await asyncio.gather(*(handle(d) for d in deliveries))
-            spent = time.process_time() - started
-            if counted:
-                callgrind("-d")
-                callgrind("-i off")
+            cost = await timed_round(
+                asyncio.gather(*(handle(d) for d in deliveries)),
+                jobs,
+                counted=use_callgrind and round_number == rounds,
+            )
             if round_number:
-                per_job_us.append(spent / jobs * 1e6)
+                per_job_us.append(cost)
             for delivery in deliveries:
                 outcomes[delivery.outcome] = outcomes.get(delivery.outcome, 0) + 1
         return {"jobs": jobs, "rounds": rounds, "cpu_us_per_job": per_job_us, "outcomes": outcomes}
@@ -119,17 +146,7 @@ async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000, help="jobs per round")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after a warm-up)")
-    parser.add_argument(
-        "--callgrind", action="store_true", help="count the last round's instructions"
-    )
-    args = parser.parse_args()
-    import uvloop
-
-    result = uvloop.run(run(args.jobs, args.rounds, args.callgrind))
-    print(json.dumps(result), flush=True)
+    command(run, __doc__ or "")
 
 
 if __name__ == "__main__":
