@@ -11,9 +11,9 @@ It prints one JSON line: the CPU time of this process per job, for each measured
 round (the first round warms up and is not counted). With ``--callgrind`` it runs
 under ``valgrind --tool=callgrind --instr-atstart=no`` (the harness starts it so) and
 switches instrumentation on for the last round only, then dumps the counts: the
-instructions per job are the same from run to run, whatever else the machine does,
-so a change of a few per cent shows, where CPU seconds on a shared machine move by
-more than that between rounds.
+instructions per job repeat to about 1 % from run to run, whatever else the machine
+does, so a change of a few per cent shows, where CPU seconds on a shared machine move
+by more than that between rounds.
 """
 
 from __future__ import annotations
