@@ -168,6 +168,6 @@ async def refresh_queue_depths(broker: Broker, queues: Iterable[str]) -> None:
             depth = await asyncio.wait_for(broker.depth(queue), DEPTH_TIMEOUT)
         except Exception:  # a broker hiccup must not break the scrape
             return
-        QUEUE_DEPTH.labels(queue).set(depth)
+        child(QUEUE_DEPTH, queue).set(depth)
 
     await asyncio.gather(*(one(queue) for queue in sorted(set(queues))))

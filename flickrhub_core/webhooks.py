@@ -419,7 +419,7 @@ class WebhookDispatcher:
         if len(self._tasks) >= MAX_PENDING:
             delivery.state = "failed"
             delivery.last_error = "not sent: too many webhook deliveries pending"
-            metrics.WEBHOOKS.labels("dropped").inc()
+            metrics.child(metrics.WEBHOOKS, "dropped").inc()
             self.log.warning("webhook_dropped", job_id=job.id, pending=len(self._tasks))
             self._spawn(self._record(delivery))
             return
@@ -453,11 +453,11 @@ class WebhookDispatcher:
         except asyncio.CancelledError:
             delivery.state = "failed"
             delivery.last_error = "not delivered: the worker stopped"
-            metrics.WEBHOOKS.labels("failed").inc()
+            metrics.child(metrics.WEBHOOKS, "failed").inc()
             await self._record(delivery)
             raise
         if delivery.state == "failed":
-            metrics.WEBHOOKS.labels("failed").inc()
+            metrics.child(metrics.WEBHOOKS, "failed").inc()
             self.log.warning(
                 "webhook_failed",
                 job_id=delivery.job_id,
@@ -502,7 +502,7 @@ class WebhookDispatcher:
                 delivery.state = "delivered"
                 delivery.last_error = None
                 delivery.delivered_at = _iso_ms(utcnow())
-                metrics.WEBHOOKS.labels("delivered").inc()
+                metrics.child(metrics.WEBHOOKS, "delivered").inc()
                 self.log.info(
                     "webhook_delivered",
                     job_id=delivery.job_id,
@@ -518,7 +518,7 @@ class WebhookDispatcher:
         last = delivery.attempts >= self.rt.settings.callback_retry_attempts
         if retryable and not last:
             await self._record(delivery)
-            metrics.WEBHOOKS.labels("retried").inc()
+            metrics.child(metrics.WEBHOOKS, "retried").inc()
             self.log.info(
                 "webhook_retrying",
                 job_id=delivery.job_id,

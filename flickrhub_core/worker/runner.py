@@ -159,7 +159,7 @@ class JobRunner:
         key = cache_key(job) if ttl else ""
         if ttl:
             cached = await self.rt.cache.get(job.user_id, key)
-            metrics.CACHE.labels("hit" if cached is not None else "miss").inc()
+            metrics.child(metrics.CACHE, "hit" if cached is not None else "miss").inc()
             if cached is not None:
                 self.log.info(
                     "cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method
@@ -293,7 +293,7 @@ class JobRunner:
             job.state = JobState.RETRYING
             job.error = bounded_error(failure.as_dict())
             await self._store(job)
-            metrics.RETRIES.labels(job.target).inc()
+            metrics.child(metrics.RETRIES, job.target).inc()
             await self.rt.emit("job_retrying", job, JobState.RUNNING)
         raise failure
 
@@ -353,7 +353,7 @@ class JobRunner:
         job.finished_at = utcnow()
         await self._store(job)
         if dead:
-            metrics.DEAD_LETTERS.labels(job.target).inc()
+            metrics.child(metrics.DEAD_LETTERS, job.target).inc()
         else:
             await self._drop_photo(job)
         await self._finished(job, previous, "job_dead" if dead else "job_failed", "failed")
