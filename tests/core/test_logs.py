@@ -72,11 +72,20 @@ def test_values_json_has_no_type_for_are_shown_by_their_repr(
 
 
 def test_an_integer_beyond_64_bits_is_still_rendered(capsys: pytest.CaptureFixture[str]) -> None:
-    assert json_line(capsys, big=2**70, text="café")["big"] == 2**70
+    assert json_line(capsys, big=2**70)["big"] == 2**70
 
 
 def test_a_line_is_valid_utf8_json_with_non_ascii_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert json_line(capsys, title="Été à Zürich 🌄")["title"] == "Été à Zürich 🌄"
+
+
+def test_non_ascii_text_is_written_as_it_is_not_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.configure_logging(fmt="json")
+    capsys.readouterr()
+    logs.get_logger().info("rendered", title="Été")
+    assert '"title":"Été"' in capsys.readouterr().err
 
 
 def test_a_closed_stderr_loses_the_line_but_not_the_caller(
