@@ -118,9 +118,5 @@ async def run(requests: int, rounds: int, use_callgrind: bool) -> dict[str, obje
         await runtime.close()
 
 
-def main() -> None:
-    command(run, __doc__ or "")
-
-
 if __name__ == "__main__":
-    main()
+    command(run, __doc__ or "")

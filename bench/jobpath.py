@@ -145,9 +145,5 @@ async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
         await runtime.close()
 
 
-def main() -> None:
-    command(run, __doc__ or "")
-
-
 if __name__ == "__main__":
-    main()
+    command(run, __doc__ or "")
