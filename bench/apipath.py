@@ -68,7 +68,7 @@ async def post(app: Any, body: bytes) -> int:
     return status
 
 
-async def run(requests: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
+async def run(requests: int, rounds: int, look: bool) -> dict[str, object]:
     import gc
 
     from flickrhub_api import create_app
@@ -104,7 +104,7 @@ async def run(requests: int, rounds: int, use_callgrind: bool) -> dict[str, obje
                 cost = await timed_round(
                     asyncio.gather(*(one(i, round_number) for i in range(requests))),
                     requests,
-                    counted=use_callgrind and round_number == rounds,
+                    counted=look and round_number == rounds,
                 )
                 if round_number:
                     per_request_us.append(cost)

@@ -1137,15 +1137,23 @@ IN_PROCESS_OK = {"jobpath": "ack", "apipath": "202"}
 
 
 async def in_process_run(
-    ctx: Context, mode: str, jobs: int, rounds: int, use_callgrind: bool
+    ctx: Context,
+    mode: str,
+    jobs: int,
+    rounds: int,
+    use_callgrind: bool = False,
+    cprofile_to: Path | None = None,
 ) -> dict[str, Any]:
     """``<mode>.py`` (``jobpath`` or ``apipath``): one path of FlickrHub in one process,
     without the broker's or the HTTP server's side; CPU per job (request) per round, and
     with ``use_callgrind`` the instructions per job of the last round
-    (``valgrind --tool=callgrind``, instrumentation on for that round only)."""
+    (``valgrind --tool=callgrind``, instrumentation on for that round only), or with
+    ``cprofile_to`` that round's cProfile (the thread's CPU clock) written there."""
     run = new_run_dir(ctx, f"{mode}-callgrind" if use_callgrind else mode)
     await prepare(ctx, "flickrhub", run)
     cmd = [PY, str(BENCH / f"{mode}.py"), "--jobs", str(jobs), "--rounds", str(rounds)]
+    if cprofile_to is not None:
+        cmd += ["--cprofile", str(cprofile_to)]
     dumps = run.path / "callgrind.out"
     if use_callgrind:
         if shutil.which("valgrind") is None:
@@ -1548,8 +1556,9 @@ def render(report: dict[str, Any]) -> str:
             )
         lines.append("")
         lines.append(
-            "Under callgrind the process runs some 50 times slower, so its CPU column is "
-            "not comparable with the plain run's; its instruction count is what to compare."
+            "Under callgrind the process runs some 50 times slower, and under cProfile "
+            "some 2 times, so their CPU columns are not comparable with the plain run's; "
+            "callgrind's instruction count is what to compare."
         )
         lines.append("")
     upload = report.get("upload")
@@ -1745,9 +1754,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     continue
                 report[mode] = {}
                 log(f"{mode}: {args.path_rounds} rounds of {args.path_jobs} ({what})")
-                r = await guarded(
-                    mode, in_process_run(ctx, mode, args.path_jobs, args.path_rounds, False)
-                )
+                r = await guarded(mode, in_process_run(ctx, mode, args.path_jobs, args.path_rounds))
                 if r is not None:
                     log(f"  CPU µs per job: {', '.join(f'{x:.0f}' for x in r['cpu_us_per_job'])}")
                     report[mode]["plain"] = r
@@ -1759,6 +1766,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     if r is not None:
                         log(f"  {r['instructions_per_job']:,.0f} instructions per job")
                         report[mode]["under callgrind"] = r
+                if args.path_profile:
+                    stats = Path(args.out).resolve() / f"{mode}.prof"
+                    stats.parent.mkdir(parents=True, exist_ok=True)
+                    log(f"{mode} under cProfile: one round of {args.path_jobs}")
+                    r = await guarded(
+                        f"{mode} cProfile",
+                        in_process_run(ctx, mode, args.path_jobs, 1, cprofile_to=stats),
+                    )
+                    if r is not None:
+                        log(f"  profile in {stats} (profile_top.py cprofile)")
+                        report[mode]["under cProfile"] = {**r, "cprofile": str(stats)}
             if "profile" in modes:
                 out = Path(args.out).resolve()
                 out.mkdir(parents=True, exist_ok=True)
@@ -1819,6 +1837,11 @@ def main() -> None:
         default=0,
         metavar="JOBS",
         help="jobpath, apipath: also count the instructions of one round of JOBS (valgrind)",
+    )
+    parser.add_argument(
+        "--path-profile",
+        action="store_true",
+        help="jobpath, apipath: also cProfile one round (CPU clock) into <out>/<mode>.prof",
     )
     parser.add_argument("--soak-rate", type=float, default=150.0)
     parser.add_argument(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import subprocess
@@ -58,16 +59,29 @@ def callgrind(command: str) -> None:
     )
 
 
+#: Where ``--cprofile`` writes the last round's profile (set by ``command``).
+_cprofile_to: str | None = None
+
+
 async def timed_round(work: Awaitable[object], items: int, counted: bool) -> float:
-    """CPU µs of this process per item while ``work`` runs; with ``counted`` (under
-    callgrind) its instructions alone are counted and dumped."""
-    if counted:
+    """CPU µs of this process per item while ``work`` runs; with ``counted`` its
+    instructions alone are counted and dumped (under callgrind), or with ``--cprofile``
+    its calls profiled on the thread's CPU clock (a wall clock would charge a loopback
+    write with the work it wakes in the other process)."""
+    profiler = None
+    if counted and _cprofile_to:
+        profiler = cProfile.Profile(time.thread_time)
+        profiler.enable()
+    elif counted:
         callgrind("-i on")
         callgrind("-z")
     started = time.process_time()
     await work
     spent = time.process_time() - started
-    if counted:
+    if profiler is not None and _cprofile_to:
+        profiler.disable()
+        profiler.dump_stats(_cprofile_to)
+    elif counted:
         callgrind("-d")
         callgrind("-i off")
     return spent / items * 1e6
@@ -75,21 +89,27 @@ async def timed_round(work: Awaitable[object], items: int, counted: bool) -> flo
 
 def command(run: Callable[[int, int, bool], Awaitable[dict[str, object]]], doc: str) -> None:
     """The command line of an in-process script (this one, ``apipath.py``): ``run``
-    gets the jobs per round, the measured rounds and whether callgrind counts."""
+    gets the jobs per round, the measured rounds and whether the last round is looked
+    into (``--callgrind`` or ``--cprofile``)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2000, help="jobs (requests) per round")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds (after a warm-up)")
-    parser.add_argument(
+    looks = parser.add_mutually_exclusive_group()
+    looks.add_argument(
         "--callgrind", action="store_true", help="count the last round's instructions"
     )
+    looks.add_argument("--cprofile", metavar="FILE", help="profile the last round into FILE")
     args = parser.parse_args()
     import uvloop
 
-    result = uvloop.run(run(args.jobs, args.rounds, args.callgrind))
+    global _cprofile_to
+    _cprofile_to = args.cprofile
+    counted = args.callgrind or args.cprofile is not None
+    result = uvloop.run(run(args.jobs, args.rounds, counted))
     print(json.dumps(result), flush=True)
 
 
-async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
+async def run(jobs: int, rounds: int, look: bool) -> dict[str, object]:
     import gc
 
     from flickrhub_core.cli.app import setup_logging
@@ -134,7 +154,7 @@ async def run(jobs: int, rounds: int, use_callgrind: bool) -> dict[str, object]:
             cost = await timed_round(
                 asyncio.gather(*(handle(d) for d in deliveries)),
                 jobs,
-                counted=use_callgrind and round_number == rounds,
+                counted=look and round_number == rounds,
             )
             if round_number:
                 per_job_us.append(cost)
