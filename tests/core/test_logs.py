@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog
 
 from flickrhub_core import logs
 
@@ -100,3 +101,26 @@ def test_a_closed_stderr_loses_the_line_but_not_the_caller(
     logs.get_logger().info("still_running")  # no ValueError from the closed stream
     monkeypatch.setattr("sys.stderr", None)
     logs.get_logger().info("still_running")
+
+
+def test_a_logger_made_earlier_follows_a_reconfiguration() -> None:
+    """Loggers keep what they assemble, but never past a change of configuration."""
+    log = logs.get_logger(role="worker")
+    logs.configure_logging(level="info", fmt="json")
+    log.debug("hidden")
+    with structlog.testing.capture_logs() as caught:
+        log.info("seen_by_capture", job_id="j1")
+    assert caught == [
+        {"event": "seen_by_capture", "job_id": "j1", "log_level": "info", "role": "worker"}
+    ]
+    logs.reset_logging()
+    logs.configure_logging(level="debug", fmt="json")
+    with structlog.testing.capture_logs() as caught:
+        log.debug("shown_at_debug")
+    assert [event["event"] for event in caught] == ["shown_at_debug"]
+
+
+def test_a_logger_binds_more_context(captured: list[dict[str, Any]]) -> None:
+    log = logs.get_logger(role="worker")
+    log.bind(job_id="j1").info("bound")
+    assert captured[-1]["role"] == "worker" and captured[-1]["job_id"] == "j1"
