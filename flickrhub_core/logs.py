@@ -368,7 +368,7 @@ class _LazyLogger:
     it assembles is kept until structlog is configured otherwise.
 
     structlog's proxy assembles a new logger on every call, a ``debug`` call that is
-    filtered out included: about 4 µs each, and a worker's job makes four such calls.
+    filtered out included: about 3 µs each, and a worker's job makes four such calls.
     structlog's own cache (``cache_logger_on_first_use``) would keep a logger made
     before a reconfiguration for good, so :func:`structlog.testing.capture_logs` and a
     later :func:`configure_logging` would not reach it; this one is made again when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -103,6 +104,13 @@ def test_a_closed_stderr_loses_the_line_but_not_the_caller(
     logs.get_logger().info("still_running")
 
 
+@pytest.fixture
+def fresh_logging() -> Iterator[None]:
+    yield
+    logs.reset_logging()
+
+
+@pytest.mark.usefixtures("fresh_logging")
 def test_a_logger_made_earlier_follows_a_reconfiguration() -> None:
     """Loggers keep what they assemble, but never past a change of configuration."""
     log = logs.get_logger(role="worker")
