@@ -68,9 +68,9 @@ async def timed_round(work: Awaitable[object], items: int, counted: bool) -> flo
     instructions alone are counted and dumped (under callgrind), or with ``--cprofile``
     its calls profiled on the thread's CPU clock (a wall clock would charge a loopback
     write with the work it wakes in the other process)."""
-    profiler = None
-    if counted and _cprofile_to:
-        profiler = cProfile.Profile(time.thread_time)
+    profile_to = _cprofile_to if counted else None
+    profiler = cProfile.Profile(time.thread_time) if profile_to else None
+    if profiler is not None:
         profiler.enable()
     elif counted:
         callgrind("-i on")
@@ -78,9 +78,9 @@ async def timed_round(work: Awaitable[object], items: int, counted: bool) -> flo
     started = time.process_time()
     await work
     spent = time.process_time() - started
-    if profiler is not None and _cprofile_to:
+    if profiler is not None:
         profiler.disable()
-        profiler.dump_stats(_cprofile_to)
+        profiler.dump_stats(profile_to)
     elif counted:
         callgrind("-d")
         callgrind("-i off")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,8 +54,6 @@ def test_exception_message_is_never_logged(captured: list[dict[str, Any]]) -> No
 
 def json_line(capsys: pytest.CaptureFixture[str], **fields: Any) -> dict[str, Any]:
     """Log one JSON line with ``fields`` and read it back from stderr."""
-    import json
-
     logs.configure_logging(fmt="json")
     capsys.readouterr()
     logs.get_logger().info("rendered", **fields)
@@ -93,8 +93,6 @@ def test_non_ascii_text_is_written_as_it_is_not_escaped(
 def test_a_closed_stderr_loses_the_line_but_not_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import io
-
     logs.configure_logging(fmt="json")
     closed = io.StringIO()
     closed.close()
