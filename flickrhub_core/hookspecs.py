@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from flickrhub_core.stores import (
         BlobStore,
         Cache,
+        JobArchive,
         JobStore,
         RateLimiter,
         RequestTokenStore,
@@ -87,6 +88,13 @@ def blob_store(runtime: Runtime) -> BlobStore | None:
 @hookspec(firstresult=True)
 def request_token_store(runtime: Runtime) -> RequestTokenStore | None:
     """Return the store of pending OAuth request tokens, or None. firstresult; sync."""
+
+
+@hookspec(firstresult=True)
+def job_archive(runtime: Runtime) -> JobArchive | None:
+    """Return the archive of finished jobs to read when the job store no longer holds
+    a job, or None. firstresult; called on each such read (not only at start), so a
+    plugin answers None until its archive is open and while another plugin's is used."""
 
 
 @hookspec(firstresult=True)

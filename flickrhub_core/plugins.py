@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from flickrhub_core.stores import (
         BlobStore,
         Cache,
+        JobArchive,
         JobStore,
         RateLimiter,
         RequestTokenStore,
@@ -107,6 +108,9 @@ class Plugins:
 
     def request_token_store(self, runtime: Runtime) -> RequestTokenStore | None:
         return self.pm.hook.request_token_store(runtime=runtime)  # type: ignore[no-any-return]
+
+    def job_archive(self, runtime: Runtime) -> JobArchive | None:
+        return self.pm.hook.job_archive(runtime=runtime)  # type: ignore[no-any-return]
 
     def rate_limiter(self, runtime: Runtime) -> RateLimiter | None:
         return self.pm.hook.rate_limiter(runtime=runtime)  # type: ignore[no-any-return]

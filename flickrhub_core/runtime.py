@@ -313,6 +313,16 @@ class Runtime:
             raise QueueFull(pending, max_pending)
         await store.save(job)
 
+    async def find_job(self, job_id: str) -> Job | None:
+        """The job from the job store or, once the store has let it go (its
+        ``JOB_TTL_*``, the embedded mode's restart), from the archive if it kept it."""
+        job = await self.jobs.get(job_id)
+        if job is None:
+            archive = self.plugins.job_archive(self)
+            if archive is not None:
+                job = await archive.get(job_id)
+        return job
+
     async def cancel(self, job: Job) -> Job:
         """Cancel a job that has not started; a started or finished one is left alone
         (a running one is asked to stop instead: :func:`flickrhub_core.cancel.request_cancel`,

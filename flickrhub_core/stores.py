@@ -240,6 +240,15 @@ class CombinedLeases(JobLeases, Protocol):
 
 
 @runtime_checkable
+class JobArchive(Protocol):
+    """Finished jobs kept after the job store lets them go (its ``JOB_TTL_*``, or the
+    embedded mode's restart), so a client polling late still reads the outcome."""
+
+    async def get(self, job_id: str) -> Job | None:
+        """The archived job, or None when the archive does not keep it."""
+
+
+@runtime_checkable
 class TokenStore(Protocol):
     """Connected accounts; must survive a restart."""
 

@@ -54,6 +54,7 @@ __all__ = [
     "SqliteTokenStore",
     "archive_of",
     "blob_store",
+    "job_archive",
     "job_event",
     "shutdown",
     "startup",
@@ -103,6 +104,12 @@ def token_store(runtime: Runtime) -> TokenStore:
 @hookimpl(trylast=True)
 def blob_store(runtime: Runtime) -> BlobStore:
     return _local(runtime).blobs
+
+
+@hookimpl
+def job_archive(runtime: Runtime) -> JobArchive | None:
+    # Only while this plugin's archive is the one jobs are written to.
+    return _locals[runtime].archive if runtime in _archiving else None
 
 
 @hookimpl

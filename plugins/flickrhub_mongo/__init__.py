@@ -50,6 +50,7 @@ __all__ = [
     "MongoTokenStore",
     "archive_of",
     "blob_store",
+    "job_archive",
     "job_event",
     "shutdown",
     "startup",
@@ -105,6 +106,12 @@ def token_store(runtime: Runtime) -> TokenStore | None:
 def blob_store(runtime: Runtime) -> BlobStore | None:
     mongo = _mongo(runtime)
     return None if mongo is None else mongo.blobs
+
+
+@hookimpl
+def job_archive(runtime: Runtime) -> JobArchive | None:
+    # Only while this plugin's archive is the one jobs are written to.
+    return _mongos[runtime].archive if runtime in _archiving else None
 
 
 @hookimpl

@@ -33,6 +33,7 @@ def test_the_plugin_loads_and_the_runtime_picks_its_stores(settings: Settings) -
     assert [info.name for info in plugins.infos] == ["local"]
     assert set(plugins.infos[0].hooks) == {
         "blob_store",
+        "job_archive",
         "job_event",
         "shutdown",
         "startup",
@@ -90,6 +91,26 @@ async def test_finished_jobs_are_archived_through_the_runtime(
         assert await archive.get(running.id) is None
     finally:
         await runtime.close()
+
+
+async def test_a_finished_job_is_found_in_the_archive_after_a_restart(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    first = make_runtime(LOCAL)
+    await first.start()
+    finished = make_job(JobState.COMPLETED)
+    await first.jobs.save(finished)
+    await first.emit("job_completed", finished, JobState.RUNNING)
+    await first.close()
+
+    second = make_runtime(LOCAL)  # the embedded job store starts empty
+    await second.start()
+    try:
+        assert await second.jobs.get(finished.id) is None
+        assert await second.find_job(finished.id) == finished
+        assert await second.find_job("no-such-job") is None
+    finally:
+        await second.close()
 
 
 async def test_stopping_the_runtime_writes_the_queued_jobs(

@@ -81,6 +81,7 @@ def test_with_mongo_url_it_wins_over_local_in_either_order(
     mongo_info = next(info for info in plugins.infos if info.name == "mongo")
     assert set(mongo_info.hooks) == {
         "blob_store",
+        "job_archive",
         "job_event",
         "shutdown",
         "startup",
@@ -111,6 +112,9 @@ async def test_a_runtime_on_mongo_stores_tokens_blobs_and_the_archive(
         assert archive is not None
         assert await archive.list(JobQuery(owner="app")) == [failed]
         assert flickrhub_local.archive_of(runtime) is None  # local stayed idle
+        # The job store never held them: reads of a job fall back to the archive.
+        assert await runtime.find_job(failed.id) == failed
+        assert await runtime.find_job(completed.id) is None  # not kept by default
     finally:
         await runtime.close()
 

@@ -134,8 +134,9 @@ async def enqueue_rest(data: RestRequest) -> Response:
 
 
 async def visible_job(runtime: Runtime, job_id: str, user_id: str | None) -> Job:
-    """The caller's job, or 404 whether it is missing or someone else's."""
-    job = await runtime.jobs.get(job_id)
+    """The caller's job (archived ones included), or 404 whether it is missing or
+    someone else's."""
+    job = await runtime.find_job(job_id)
     if job is None or job.owner != current_owner():
         raise job_not_found()
     if user_id is not None and job.user_id != user_id:
