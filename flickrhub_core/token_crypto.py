@@ -14,7 +14,10 @@ Optional token-store capabilities (checked with ``isinstance``; the
 * :class:`RotatingTokenStore` -- ``rotate(keyring)``, used by
   ``flickrhub tokens rotate-key``;
 * :class:`ListingTokenStore` -- ``list_all()``, every owner's tokens, used by
-  ``flickrhub tokens list`` without ``--owner``.
+  ``flickrhub tokens list`` without ``--owner``;
+* :class:`LegacyTokenStore` -- ``import_legacy(owner)``, used by ``flickrhub tokens
+  import-legacy`` to rewrite the earlier system's token documents (the ``mongo``
+  store).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from flickrhub_core.stores import StoredToken
 
 __all__ = [
     "SECRET_FIELDS",
+    "LegacyTokenStore",
     "ListingTokenStore",
     "RotatingTokenStore",
     "open_token",
@@ -98,4 +102,14 @@ class ListingTokenStore(Protocol):
 
     async def list_all(self) -> list[StoredToken]:
         """Every stored token, by owner, then oldest connection first."""
+        ...
+
+
+@runtime_checkable
+class LegacyTokenStore(Protocol):
+    """A token store that holds the earlier system's token documents too."""
+
+    async def import_legacy(self, owner: str) -> int:
+        """Rewrite each of them in this store's shape, secrets encrypted, for
+        ``owner``, keeping its ``user_id``; returns how many were rewritten."""
         ...

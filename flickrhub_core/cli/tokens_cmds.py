@@ -24,7 +24,7 @@ from flickrhub_core.logs import configure_logging
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings
 from flickrhub_core.stores import StoredToken
-from flickrhub_core.token_crypto import ListingTokenStore, RotatingTokenStore
+from flickrhub_core.token_crypto import LegacyTokenStore, ListingTokenStore, RotatingTokenStore
 
 T = TypeVar("T")
 
@@ -62,6 +62,34 @@ def rotate_key() -> None:
     click.echo(f"Re-encrypted {rotated} token(s) with the newest key; {current} already current.")
     if not has_secret_key(settings):
         click.echo(f"Key: {settings.data_dir / KEY_FILE} (FLICKRHUB_SECRET_KEY is unset).")
+
+
+@tokens.command("import-legacy")
+@click.option(
+    "--owner",
+    default="default",
+    show_default=True,
+    help="The API client (FLICKRHUB_API_KEYS name) the accounts are given to.",
+)
+def import_legacy(owner: str) -> None:
+    """Rewrite the earlier system's token documents in FlickrHub's shape, encrypted.
+
+    Until then they are read as accounts of the default owner, their secrets in
+    plain text. Each keeps its user_id, so the ids clients hold keep working; one
+    without its own app gets FLICKR_API_KEY's, which the earlier worker signed with.
+    """
+
+    async def work(runtime: Runtime) -> int:
+        store = runtime.tokens
+        if not isinstance(store, LegacyTokenStore):
+            raise ConfigError(
+                f"the token store in use ({type(store).__name__}) holds no earlier-system "
+                "tokens (they are in MongoDB: set MONGO_URL)"
+            )
+        return await store.import_legacy(owner)
+
+    imported = _with_runtime(settings_of(), work)
+    click.echo(f"Imported {imported} token(s) of the earlier system for owner {owner!r}.")
 
 
 @tokens.command("list")

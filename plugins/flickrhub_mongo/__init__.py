@@ -64,7 +64,9 @@ class _Mongo:
     def __init__(self, runtime: Runtime, url: str) -> None:
         settings = runtime.settings
         self.conn = MongoConnection(url, settings.mongo_db)
-        self.tokens = MongoTokenStore(self.conn, settings.token_collection, runtime.keyring)
+        self.tokens = MongoTokenStore(
+            self.conn, settings.token_collection, runtime.keyring, runtime.consumer
+        )
         self.archive = JobArchive(
             self.conn, settings.job_collection, ArchivePolicy.from_settings(settings)
         )

@@ -6,7 +6,8 @@ Which jobs it keeps follows the earlier system's settings: failed jobs unless
 ``SAVE_COMPLETED_TO_MONGO`` is true. A job is upserted by ``job_id`` whenever it
 reaches a finished state (a replayed job that finishes again replaces it).
 
-Document: the queryable fields at the top level (``job_id``, ``owner``,
+Document: the queryable fields at the top level (``job_id`` and, as the earlier
+system named it, ``jobId``; ``owner``,
 ``user_id``, ``target``, ``method``, ``state``, ``attempts``, ``error``,
 ``trace_id``, ``batch_id``, BSON dates ``created_at`` / ``finished_at``, and
 ``completed_at`` or ``failed_at``) and the whole job as JSON in ``record``, which is what
@@ -97,6 +98,9 @@ class JobArchive:
             else ("completed_at", "failed_at")
         )
         fields: dict[str, Any] = {
+            # The earlier system's name: its unique ``jobId`` index, if the collection
+            # still has it, stays satisfied, and its tools find the job by it.
+            "jobId": job.id,
             "owner": job.owner,
             "user_id": job.user_id,
             "target": job.target,

@@ -8,6 +8,10 @@ Documents written before encryption hold plain secrets: they are read as they
 are and encrypted by :meth:`MongoTokenStore.rotate`.
 
 Indexes: ``user_id`` (unique) and ``(owner, consumer_key, user_nsid)``.
+
+The earlier system's documents, in the same collection, are read too (owner
+``default``) and rewritten by :meth:`MongoTokenStore.import_legacy`
+(:mod:`flickrhub_mongo._legacy`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from flickrhub_core.crypto import Keyring
+from flickrhub_core.flickr.models import Credentials
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.token_crypto import SECRET_FIELDS, open_token, reseal_record, seal_token
 from flickrhub_mongo._connection import Document, MongoConnection
+from flickrhub_mongo._legacy import LEGACY_FILTER, is_legacy, legacy_token
 
 #: Documents are read without Mongo's own ``_id``.
 _NO_ID = {"_id": False}
@@ -34,14 +40,23 @@ _DEFAULT_OWNER = StoredToken.model_fields["owner"].default
 class MongoTokenStore:
     """A :class:`~flickrhub_core.stores.TokenStore` in MongoDB, its secrets encrypted.
 
-    Also a :class:`~flickrhub_core.token_crypto.RotatingTokenStore` and a
-    :class:`~flickrhub_core.token_crypto.ListingTokenStore`.
+    Also a :class:`~flickrhub_core.token_crypto.RotatingTokenStore`, a
+    :class:`~flickrhub_core.token_crypto.ListingTokenStore` and a
+    :class:`~flickrhub_core.token_crypto.LegacyTokenStore`. ``consumer`` is the app
+    the earlier system's documents without one were made with (``FLICKR_API_KEY``).
     """
 
-    def __init__(self, conn: MongoConnection, collection: str, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        conn: MongoConnection,
+        collection: str,
+        keyring: Keyring,
+        consumer: Credentials | None = None,
+    ) -> None:
         self.conn = conn
         self.collection_name = collection
         self.keyring = keyring
+        self.consumer = consumer
 
     @property
     def collection(self) -> AsyncCollection[Document]:
@@ -54,7 +69,8 @@ class MongoTokenStore:
         )
 
     async def get(self, user_id: str) -> StoredToken | None:
-        return self._open(await self.collection.find_one({"user_id": user_id}, _NO_ID))
+        record = await self.collection.find_one({"user_id": user_id}, _NO_ID)
+        return None if record is None else self._open(record)
 
     async def owner(self, user_id: str) -> str | None:
         """Only the ``owner`` field is read: the secrets are not fetched or decrypted."""
@@ -72,7 +88,7 @@ class MongoTokenStore:
             _NO_ID,
             sort=[("updated_at", DESCENDING)],
         )
-        return self._open(record)
+        return None if record is None else self._open(record)
 
     async def put(self, token: StoredToken) -> None:
         """Insert or replace by ``user_id`` (every field is set, so a replace)."""
@@ -85,17 +101,34 @@ class MongoTokenStore:
 
     async def list(self, owner: str) -> list[StoredToken]:
         """Oldest connection first, as the other stores list them."""
-        cursor = self.collection.find({"owner": owner}, _NO_ID).sort(
+        where: dict[str, Any] = {"owner": owner}
+        if owner == _DEFAULT_OWNER:  # the earlier system's documents have no owner
+            where = {"$or": [where, LEGACY_FILTER]}
+        cursor = self.collection.find(where, _NO_ID).sort(
             [("created_at", ASCENDING), ("user_id", ASCENDING)]
         )
-        return [open_token(self.keyring, record) async for record in cursor]
+        return [self._open(record) async for record in cursor]
 
     async def list_all(self) -> builtins.list[StoredToken]:
         """Every owner's tokens, by owner, then oldest connection first."""
         cursor = self.collection.find({}, _NO_ID).sort(
             [("owner", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)]
         )
-        return [open_token(self.keyring, record) async for record in cursor]
+        return [self._open(record) async for record in cursor]
+
+    async def import_legacy(self, owner: str) -> int:
+        """Rewrite the earlier system's documents in this store's shape, secrets
+        encrypted, for ``owner``; returns how many. Each keeps its ``user_id``, and
+        is replaced only while it is still the earlier system's."""
+        imported = 0
+        async for record in self.collection.find(LEGACY_FILTER):
+            token = legacy_token(record, self.consumer, owner=owner)
+            result = await self.collection.replace_one(
+                {"_id": record["_id"], **LEGACY_FILTER},
+                seal_token(self.keyring, token, mode="python"),
+            )
+            imported += result.modified_count
+        return imported
 
     async def rotate(self, keyring: Keyring) -> tuple[int, int]:
         """Re-encrypt every document's secrets with ``keyring``'s newest key (plain
@@ -122,5 +155,7 @@ class MongoTokenStore:
             rotated += result.modified_count
         return rotated, current
 
-    def _open(self, record: Mapping[str, Any] | None) -> StoredToken | None:
-        return None if record is None else open_token(self.keyring, record)
+    def _open(self, record: Mapping[str, Any]) -> StoredToken:
+        if is_legacy(record):
+            return legacy_token(record, self.consumer)
+        return open_token(self.keyring, record)

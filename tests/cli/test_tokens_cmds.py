@@ -203,3 +203,10 @@ def test_the_commands_need_no_broker(invoke: Invoke) -> None:
 
     assert result.exit_code == 0, result.stderr
     assert "guest" not in result.output
+
+
+def test_import_legacy_without_mongo_says_where_the_earlier_tokens_are(invoke: Invoke) -> None:
+    result = invoke("tokens", "import-legacy")
+
+    assert result.exit_code != 0
+    assert "MONGO_URL" in one_error_line(result.stderr)

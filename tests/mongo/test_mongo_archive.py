@@ -222,3 +222,17 @@ async def test_the_server_removes_failed_jobs_past_their_retention(
         await asyncio.sleep(2)
 
     assert await archive.get(kept.id) == kept
+
+
+async def test_jobs_are_archived_beside_the_earlier_systems_unique_job_id_index(
+    make_archive: MakeArchive,
+) -> None:
+    archive = await make_archive()
+    await archive.collection.create_index("jobId", unique=True)  # as the earlier system made it
+    first, second = make_job(JobState.FAILED), make_job(JobState.FAILED)
+
+    assert await archive.record(first) is True
+    assert await archive.record(second) is True
+
+    raw = await archive.collection.find_one({"jobId": second.id})
+    assert raw is not None and raw["job_id"] == second.id

@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from flickrhub_core.crypto import PREFIX, Keyring, new_key
 from flickrhub_core.errors import ConfigError
+from flickrhub_core.flickr.models import Credentials
 from flickrhub_core.stores import TokenStore
 from flickrhub_core.token_crypto import SECRET_FIELDS, ListingTokenStore, RotatingTokenStore
 from flickrhub_mongo import MongoConnection, MongoTokenStore
@@ -176,3 +177,91 @@ async def test_times_are_kept_to_the_millisecond(tokens: MongoTokenStore) -> Non
     assert stored is not None
     assert stored.created_at == token.created_at
     assert stored.created_at.utcoffset() is not None
+
+
+# --- the earlier system's documents -------------------------------------------------------
+
+
+def legacy_document(user_id: str = "old-1", *, app: bool = True) -> dict[str, object]:
+    """A token document as the earlier Node.js system wrote it (its CLI left out the app)."""
+    token: dict[str, object] = {
+        "oauth_token": f"token-{user_id}",
+        "oauth_token_secret": f"secret-{user_id}",
+        "user_nsid": "7@N01",
+        "username": "someone",
+    }
+    if app:
+        token.update(api_key="their-key", api_secret="their-secret")
+    at = now_ms(-60)
+    return {"user_id": user_id, "token": token, "createdAt": at, "updatedAt": at}
+
+
+async def test_an_earlier_system_document_is_read_as_an_account_of_the_default_owner(
+    tokens: MongoTokenStore,
+) -> None:
+    document = legacy_document()
+    await tokens.collection.insert_one(dict(document))
+
+    token = await tokens.get("old-1")
+
+    assert token is not None
+    assert (token.owner, token.consumer_key, token.consumer_secret) == (
+        "default",
+        "their-key",
+        "their-secret",
+    )
+    assert (token.token, token.token_secret, token.user_nsid) == (
+        "token-old-1",
+        "secret-old-1",
+        "7@N01",
+    )
+    assert token.created_at == document["createdAt"]
+    assert await tokens.owner("old-1") == "default"
+    assert [t.user_id for t in await tokens.list("default")] == ["old-1"]
+
+
+async def test_an_earlier_system_document_without_an_app_uses_flickr_api_key(
+    conn: MongoConnection, suffix: str, keyring: Keyring
+) -> None:
+    store = MongoTokenStore(conn, f"tokens_{suffix}", keyring, Credentials("env-key", "env-secret"))
+    await store.collection.insert_one(legacy_document(app=False))
+
+    token = await store.get("old-1")
+
+    assert token is not None
+    assert (token.consumer_key, token.consumer_secret) == ("env-key", "env-secret")
+
+
+async def test_an_earlier_system_document_without_an_app_or_flickr_api_key_says_so(
+    tokens: MongoTokenStore,
+) -> None:
+    await tokens.collection.insert_one(legacy_document(app=False))
+
+    with pytest.raises(ConfigError, match="FLICKR_API_KEY"):
+        await tokens.get("old-1")
+
+
+async def test_import_legacy_rewrites_them_encrypted_for_the_owner_keeping_their_user_ids(
+    tokens: MongoTokenStore,
+) -> None:
+    await tokens.collection.insert_many([legacy_document("old-1"), legacy_document("old-2")])
+    current = make_token("new-1")
+    await tokens.put(current)
+
+    assert await tokens.import_legacy("app") == 2
+    assert await tokens.import_legacy("app") == 0
+
+    raw = await tokens.collection.find_one({"user_id": "old-1"})
+    assert raw is not None
+    assert raw["owner"] == "app"
+    assert raw["token"].startswith(PREFIX)  # no longer the earlier system's plain dict
+    assert "createdAt" not in raw
+    imported = await tokens.get("old-1")
+    assert imported is not None
+    assert (imported.owner, imported.token, imported.consumer_key) == (
+        "app",
+        "token-old-1",
+        "their-key",
+    )
+    assert await tokens.find_account("app", "their-key", "7@N01") is not None
+    assert await tokens.get("new-1") == current
