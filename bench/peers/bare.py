@@ -14,7 +14,7 @@ import signal
 import aio_pika
 from redis.asyncio import Redis
 
-from benchjob import CONCURRENCY, QUEUE, RABBIT_URL, REDIS_URL, RESULT_TTL, AsyncJob
+from benchjob import CONCURRENCY, QUEUE, RABBIT_URL, REDIS_URL, RESULT_TTL, AsyncJob, hand_signer
 
 BARE_QUEUE = f"{QUEUE}_bare"
 
@@ -25,7 +25,7 @@ async def main() -> None:
     await channel.set_qos(prefetch_count=CONCURRENCY)
     queue = await channel.declare_queue(BARE_QUEUE, durable=True)
     redis = Redis.from_url(REDIS_URL)
-    job = AsyncJob()
+    job = AsyncJob(hand_signer())
     tasks: set[asyncio.Task[None]] = set()
 
     async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:

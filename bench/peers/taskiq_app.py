@@ -10,7 +10,7 @@ from taskiq_aio_pika import AioPikaBroker
 from taskiq_aio_pika.queue import Queue, QueueType
 from taskiq_redis import RedisAsyncResultBackend
 
-from benchjob import CONCURRENCY, QUEUE, RABBIT_URL, REDIS_URL, RESULT_TTL, AsyncJob
+from benchjob import CONCURRENCY, QUEUE, RABBIT_URL, REDIS_URL, RESULT_TTL, AsyncJob, library_signer
 
 broker = AioPikaBroker(
     url=RABBIT_URL,
@@ -19,7 +19,7 @@ broker = AioPikaBroker(
 ).with_result_backend(
     RedisAsyncResultBackend(REDIS_URL, result_ex_time=RESULT_TTL, prefix_str="taskiq")
 )
-_job = AsyncJob()
+_job = AsyncJob(library_signer())
 
 
 @broker.task(task_name="bench.job")
