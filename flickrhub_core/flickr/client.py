@@ -65,6 +65,9 @@ USER_AGENT = "FlickrHub (+https://github.com/flickrhub)"
 #: Set by the client on every REST call; a caller sending them is a bug.
 _RESERVED = frozenset({"method", "format", "nojsoncallback", "jsoncallback"})
 _UPLOAD_RESERVED = frozenset({"photo"})
+#: Flickr checks the token named by this method's explicit ``oauth_token`` argument, not
+#: the one the call is signed with (flickr-api.md §1.3, sybrenstuvel/flickrapi#123).
+_OAUTH_CHECK_METHOD = "flickr.auth.oauth.checktoken"
 
 
 def _check_params(params: Mapping[str, str], reserved: frozenset[str]) -> None:
@@ -144,6 +147,10 @@ class FlickrClient:
         Writes go as a signed POST form body, reads as a signed GET query, unless
         ``http_method`` says otherwise (POST for a read with long parameters; a
         write sent as GET is refused here, since Flickr requires POST for it).
+
+        ``flickr.auth.oauth.checkToken`` gets the user's token as its ``oauth_token``
+        argument (signed like any other), since Flickr does not read it from the
+        signature; no caller may pass ``oauth_*`` parameters themselves.
         """
         _check_params(params, _RESERVED)
         verb = (http_method or ("POST" if is_write(method) else "GET")).upper()
@@ -157,6 +164,8 @@ class FlickrClient:
             ("nojsoncallback", "1"),
             *params.items(),
         ]
+        if method.lower() == _OAUTH_CHECK_METHOD and creds.token is not None:
+            fields.append(("oauth_token", creds.token))
         url = self.endpoints.rest_url
         auth = authorization_header(creds, verb, url, fields)
         headers = {"Authorization": auth, "Accept": "application/json"}

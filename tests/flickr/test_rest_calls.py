@@ -113,6 +113,26 @@ async def test_reserved_parameters_are_refused(
         await client.call(creds, "flickr.test.echo", {param: "x"})
 
 
+async def test_check_token_gets_the_users_token_as_a_signed_argument(
+    make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
+) -> None:
+    seen: list[httpx.Request] = []
+    await make_client(capture(seen)).call(creds, "flickr.auth.oauth.checkToken", {})
+    (request,) = seen
+    assert ("oauth_token", creds.token) in flickr_check.query(request)
+    assert flickr_check.oauth(request)["oauth_token"] == creds.token
+    base = flickr_check.verify(request, creds, [])
+    assert base.count(f"oauth_token%3D{creds.token}") == 2  # argument and protocol parameter
+
+
+async def test_check_token_refuses_a_caller_supplied_oauth_token(
+    make_client: ClientFactory, creds: Credentials
+) -> None:
+    client = make_client(capture([]))
+    with pytest.raises(InvalidRequest, match="oauth_token"):
+        await client.call(creds, "flickr.auth.oauth.checkToken", {"oauth_token": "other"})
+
+
 async def test_non_ascii_and_reserved_characters_are_signed_as_sent(
     make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
