@@ -42,10 +42,15 @@ def null(ctx: CallContext) -> Payload:
 
 @method("flickr.auth.oauth.checkToken")
 def check_token(ctx: CallContext) -> Payload:
-    """Describe an access token of the calling consumer (the call itself must be signed)."""
+    """Describe the access token named by the explicit ``oauth_token`` argument.
+
+    The call must be signed, and the token must be a query or body argument: the one
+    in the ``Authorization`` header alone does not count, so without the argument
+    Flickr answers 98 (flickr-api.md §1.3; sybrenstuvel/flickrapi#123).
+    """
     if not ctx.caller.signed:
         raise ApiFailure(97, "Missing signature")
-    token = ctx.tokens.access_token(ctx.arg("oauth_token") or "")
+    token = ctx.tokens.access_token(ctx.arguments.get("oauth_token", "").strip())
     if token is None or token.consumer_key != ctx.caller.consumer_key:
         raise ApiFailure(98, "Invalid token")
     user = ctx.library.users[token.user_nsid]

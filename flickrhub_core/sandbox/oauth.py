@@ -52,6 +52,11 @@ class RequestParams:
         """One value per name (body over query; header oauth values over both)."""
         return dict([*self.query, *self.body, *self.header])
 
+    def arguments(self) -> dict[str, str]:
+        """The query and body parameters alone (body over query): what the caller passed
+        as arguments, leaving out the ``Authorization`` header's protocol parameters."""
+        return dict([*self.query, *self.body])
+
     @property
     def is_oauth(self) -> bool:
         """True when the request carries OAuth protocol parameters (it is signed or tries to be)."""

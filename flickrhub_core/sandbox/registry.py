@@ -32,7 +32,10 @@ class CallContext:
     library: Library
     tokens: TokenStore
     caller: Caller
+    #: Every parameter, one value per name (the ``Authorization`` header's win).
     params: dict[str, str]
+    #: Query and body parameters only: the arguments given explicitly.
+    arguments: dict[str, str]
     echo: list[tuple[str, str]]
     now: float
     max_upload_bytes: int

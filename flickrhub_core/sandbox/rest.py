@@ -55,6 +55,7 @@ async def rest_endpoint() -> Response:
             tokens=state.tokens,
             caller=caller,
             params=merged,
+            arguments=params.arguments(),
             echo=params.ordered(),
             now=now,
             max_upload_bytes=state.config.max_upload_bytes,

@@ -55,10 +55,19 @@ def test_oauth_flow_and_login(sandbox: SandboxServer) -> None:
     assert flickr.token_cache.token.user_nsid == "78733179@N04"
 
 
-def test_token_valid_uses_check_token(sandbox: SandboxServer) -> None:
+def test_token_valid_fails_as_on_flickr(sandbox: SandboxServer) -> None:
+    # token_valid() calls checkToken without its oauth_token argument, which Flickr
+    # answers with 98 (sybrenstuvel/flickrapi#123).
     flickr = authenticated(sandbox, perms="write")
-    assert flickr.token_valid(perms="write")
-    assert not flickr.token_valid(perms="delete")
+    assert not flickr.token_valid(perms="write")
+
+
+def test_check_token_with_its_oauth_token_argument(sandbox: SandboxServer) -> None:
+    flickr = authenticated(sandbox, perms="write")
+    token = flickr.token_cache.token.token
+    answer = flickr.auth.oauth.checkToken(oauth_token=token)
+    assert answer.findtext("oauth/token") == token
+    assert answer.findtext("oauth/perms") == "write"
 
 
 def test_search_pages(sandbox: SandboxServer) -> None:

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from sandbox_helpers import Credentials, oauth_dance, rest, signed
 
+from flickrhub_core.flickr import Credentials as FlickrCredentials
+from flickrhub_core.flickr import Endpoints, FlickrClient
 from flickrhub_core.sandbox.library import nsid_for_username
 from flickrhub_core.sandbox.testing import SandboxServer
 
@@ -307,6 +309,36 @@ def test_access_tokens_remember_perms(sandbox: SandboxServer, http: httpx.Client
         http, creds, sandbox.base_url, "flickr.auth.oauth.checkToken", oauth_token=creds.token or ""
     )
     assert answer["oauth"]["perms"] == {"_content": "delete"}
+
+
+def test_check_token_without_oauth_token_argument_is_98(
+    sandbox: SandboxServer, http: httpx.Client, writer: Credentials
+) -> None:
+    # The token travels in the Authorization header only, as flickrapi's token_valid()
+    # sends it (sybrenstuvel/flickrapi#123).
+    answer = rest(http, writer, sandbox.base_url, "flickr.auth.oauth.checkToken")
+    assert answer == {"stat": "fail", "code": 98, "message": "Invalid token"}
+
+
+async def test_flickrhub_client_checks_its_users_token(
+    sandbox: SandboxServer, writer: Credentials
+) -> None:
+    endpoints = Endpoints(
+        rest_url=sandbox.rest_url,
+        upload_url=sandbox.upload_url,
+        replace_url=sandbox.replace_url,
+        oauth_url=sandbox.oauth_url,
+    )
+    creds = FlickrCredentials(writer.key, writer.secret, writer.token, writer.token_secret)
+    async with FlickrClient(endpoints) as client:
+        answer = await client.call(creds, "flickr.auth.oauth.checkToken", {})
+    oauth = answer["oauth"]
+    assert oauth["token"] == {"_content": writer.token}
+    assert oauth["perms"] == {"_content": "write"}
+    assert (oauth["user"]["nsid"], oauth["user"]["username"]) == (
+        writer.user_nsid,
+        writer.username,
+    )
 
 
 def test_scripted_approval_accepts_a_json_body(sandbox: SandboxServer, http: httpx.Client) -> None:
