@@ -2,10 +2,13 @@
 
 Order of checks for REST, upload and replace (cheap and unambiguous first):
 
-1. OAuth parameters present → protocol parameters complete (400 ``parameter_absent``);
-   otherwise a bare ``api_key`` (unsigned call, allowed for methods needing no login).
-2. Consumer key known, else code 100 ``Invalid API Key (Key not found)``
-   (``Key has invalid format`` when none was sent).
+1. A consumer key sent at all (``oauth_consumer_key`` or ``api_key``, not empty), else
+   code 100 ``Invalid API Key (Key has invalid format)``, as Flickr answered a request
+   whose OAuth header lacked ``oauth_consumer_key`` and whose ``api_key`` was empty
+   (flickr-api.md §5, ``upload_fail_code100.xml``). Then, with OAuth parameters, the
+   other protocol parameters complete (400 ``parameter_absent``); without them, a bare
+   ``api_key`` (unsigned call, allowed for methods needing no login).
+2. Consumer key known, else code 100 ``Invalid API Key (Key not found)``.
 3. Timestamp within ``timestamp_skew_s``, else 401 ``timestamp_refused``.
 4. ``oauth_token`` names a live access token of this consumer, else code 98.
 5. Signature, else 401 ``signature_invalid`` with ``debug_sbs``.
@@ -86,9 +89,9 @@ def authenticate(state: SandboxState, line: RequestLine, params: RequestParams) 
     """Resolve and verify the caller of a REST, upload or replace request."""
     merged = params.merged()
     api_key = merged.get("api_key")
+    if not api_key and not merged.get("oauth_consumer_key"):
+        raise invalid_key("Key has invalid format")
     if not params.is_oauth:
-        if not api_key:
-            raise invalid_key("Key has invalid format")
         if api_key not in state.config.consumers:
             raise invalid_key()
         return Caller(consumer_key=api_key, signed=False)

@@ -9,14 +9,17 @@ from typing import Any
 import httpx
 import pytest
 from defusedxml import ElementTree
-from sandbox_helpers import Credentials, oauth_dance, rest, signed
+from sandbox_helpers import Credentials, keyless_oauth_header, oauth_dance, rest, signed
 
 from flickrhub_core.sandbox.testing import SandboxServer
 
 
+def fixture_text(name: str) -> str:
+    return resources.files("flickrhub_core.sandbox").joinpath("fixtures", name).read_text("utf-8")
+
+
 def fixture(name: str) -> Any:
-    text = resources.files("flickrhub_core.sandbox").joinpath("fixtures", name).read_text("utf-8")
-    return json.loads(text)
+    return json.loads(fixture_text(name))
 
 
 def anon(http: httpx.Client, sandbox: SandboxServer, **params: str) -> httpx.Response:
@@ -123,6 +126,36 @@ def test_missing_api_key_is_100_invalid_format(sandbox: SandboxServer, http: htt
         "code": 100,
         "message": "Invalid API Key (Key has invalid format)",
     }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "body"),
+    [
+        (
+            {"format": "json", "nojsoncallback": "1"},
+            "text/plain; charset=utf-8",
+            '{"stat":"fail", "code":100, "message":"Invalid API Key (Key has invalid format)"}',
+        ),
+        ({}, "text/xml; charset=utf-8", fixture_text("upload_fail_code100.xml")),
+    ],
+    ids=["json", "rest"],
+)
+def test_oauth_without_consumer_key_and_empty_api_key_is_100_invalid_format(
+    sandbox: SandboxServer,
+    http: httpx.Client,
+    reader: Credentials,
+    fmt: dict[str, str],
+    content_type: str,
+    body: str,
+) -> None:
+    # As recorded: every OAuth parameter but oauth_consumer_key, and `api_key` empty.
+    response = http.get(
+        sandbox.rest_url,
+        params={**fmt, "api_key": "", "method": "flickr.test.null"},
+        headers={"Authorization": keyless_oauth_header(reader.token)},
+    )
+    assert (response.status_code, response.headers["content-type"]) == (200, content_type)
+    assert response.text == body
 
 
 def test_signed_echo_has_flickr_oauth_members(

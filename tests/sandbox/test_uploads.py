@@ -6,11 +6,20 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 import httpx
+import pytest
 from defusedxml import ElementTree
-from sandbox_helpers import JPEG_HEADER, PNG_1X1, Credentials, rest, signed_multipart
+from sandbox_helpers import (
+    JPEG_HEADER,
+    PNG_1X1,
+    Credentials,
+    keyless_oauth_header,
+    rest,
+    signed_multipart,
+)
 
 from flickrhub_core.sandbox.testing import SandboxServer
 
@@ -95,6 +104,28 @@ def test_async_upload_returns_ticket_that_completes(
     assert done["complete"] == 1
     info = rest(http, writer, sandbox.base_url, "flickr.photos.getInfo", photo_id=done["photoid"])
     assert info["photo"]["title"] == {"_content": "later"}
+
+
+@pytest.mark.parametrize("endpoint", ["upload", "replace"])
+def test_oauth_without_consumer_key_and_empty_api_key_matches_recorded_code_100(
+    sandbox: SandboxServer, http: httpx.Client, writer: Credentials, endpoint: str
+) -> None:
+    # As recorded: every OAuth parameter but oauth_consumer_key, and `api_key` empty.
+    url = f"{sandbox.base_url}/services/{endpoint}/?format=json&nojsoncallback=1&api_key"
+    response = http.post(
+        url,
+        data={"photo_id": "8130464513"} if endpoint == "replace" else {},
+        files={"photo": ("photo.png", PNG_1X1, "image/png")},
+        headers={"Authorization": keyless_oauth_header(writer.token)},
+    )
+    recorded = resources.files("flickrhub_core.sandbox").joinpath(
+        "fixtures", "upload_fail_code100.xml"
+    )
+    assert (response.status_code, response.headers["content-type"]) == (
+        200,
+        "text/xml; charset=utf-8",
+    )
+    assert response.content == recorded.read_bytes()
 
 
 def test_upload_without_photo_is_code_2(
