@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 
+_JSON = json.JSONDecoder()
+#: What may follow a JSON answer's object (see :func:`parse_json_envelope`).
+_TRAILER = " \t\r\n,"
+
+
 class MalformedResponse(ValueError):
     """A body that is not what Flickr sends. ``hostile`` marks unsafe XML."""
 
@@ -51,11 +56,19 @@ def _check_envelope(data: Any, fmt: str) -> dict[str, Any]:
 
 
 def parse_json_envelope(body: bytes) -> dict[str, Any]:
-    """A REST JSON answer: a dict whose ``stat`` is ``ok`` or ``fail``."""
+    """A REST JSON answer: a dict whose ``stat`` is ``ok`` or ``fail``.
+
+    Trailing commas after the object are ignored: Flickr has been seen to send its
+    "not currently available" refusal as ``{"stat":"fail",...,"code":201},``
+    (flickr-api.md §2.1), and that is still a refusal, not garbage.
+    """
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8-sig").strip()
+        data, end = _JSON.raw_decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise MalformedResponse("answer is not JSON") from None
+    if text[end:].strip(_TRAILER):
+        raise MalformedResponse("answer is not JSON")
     return _check_envelope(data, "JSON")
 
 

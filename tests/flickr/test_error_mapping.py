@@ -207,8 +207,14 @@ async def test_other_status_is_not_retryable(
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>Service Unavailable</html>", b"", b'{"no": "envelope"}', b"\xff\xfe"],
-    ids=["html", "empty", "no-stat", "binary"],
+    [
+        b"<html>Service Unavailable</html>",
+        b"",
+        b'{"no": "envelope"}',
+        b"\xff\xfe",
+        b'{"stat": "ok"} and then text',
+    ],
+    ids=["html", "empty", "no-stat", "binary", "json-then-text"],
 )
 async def test_garbage_200_body_is_retryable(
     make_client: ClientFactory, creds: Credentials, body: bytes
@@ -216,6 +222,20 @@ async def test_garbage_200_body_is_retryable(
     error = await call_error(make_client, creds, answer(200, body))
     assert isinstance(error, FlickrHttpError)
     assert (error.status, error.retryable, error.sent) == (200, True, True)
+
+
+async def test_unavailable_refusal_with_a_trailing_comma_is_code_201_that_did_nothing(
+    make_client: ClientFactory, creds: Credentials
+) -> None:
+    body = (
+        '{"stat":"fail","message":"Sorry, the Flickr API service is not currently'
+        ' available.","code":201},'
+    )
+    error = await call_error(
+        make_client, creds, answer(200, body), "flickr.photos.comments.addComment"
+    )
+    assert isinstance(error, FlickrApiError)
+    assert (error.flickr_code, error.retryable, error.sent) == (201, True, False)
 
 
 async def test_xml_failure_to_a_json_request_is_still_understood(
