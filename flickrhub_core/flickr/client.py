@@ -183,12 +183,20 @@ class FlickrClient:
         )
 
     async def check_tickets(self, creds: Credentials, tickets: Sequence[str]) -> dict[str, Any]:
-        """Poll async upload/replace tickets (``flickr.photos.upload.checkTickets``)."""
+        """Poll async upload/replace tickets (``flickr.photos.upload.checkTickets``).
+
+        ``uploader.ticket`` is always a list, as in Flickr's JSON, even when Flickr
+        answers in XML, where a lone ``<ticket>`` reads as a single object.
+        """
         if not tickets or any(not t or "," in t for t in tickets):
             raise ValueError("tickets must be non-empty ids without commas")
-        return await self.call(
+        answer = await self.call(
             creds, "flickr.photos.upload.checkTickets", {"tickets": ",".join(tickets)}
         )
+        uploader = answer.get("uploader")
+        if isinstance(uploader, dict) and isinstance(uploader.get("ticket"), dict):
+            uploader["ticket"] = [uploader["ticket"]]
+        return answer
 
     # -- upload / replace -----------------------------------------------------------
 

@@ -184,6 +184,22 @@ async def test_check_tickets_joins_ids_and_returns_states(
     assert result["uploader"]["ticket"][0]["complete"] == 1
 
 
+async def test_check_tickets_answered_in_xml_lists_a_lone_ticket(
+    make_client: ClientFactory, creds: Credentials
+) -> None:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">\n<uploader>\n'
+        b'<ticket id="78701040-72157636215045495" complete="1" photoid="10100858276" />\n'
+        b"</uploader>\n</rsp>\n"
+    )
+    result = await make_client(capture([], body)).check_tickets(
+        creds, ["78701040-72157636215045495"]
+    )
+    assert result["uploader"]["ticket"] == [
+        {"id": "78701040-72157636215045495", "complete": "1", "photoid": "10100858276"}
+    ]
+
+
 async def test_one_connection_pool_serves_many_users(
     make_client: ClientFactory, creds: Credentials, flickr_check: FlickrCheck
 ) -> None:
