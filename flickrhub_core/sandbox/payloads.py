@@ -25,6 +25,12 @@ SIZES: tuple[tuple[str, str, str, int, bool], ...] = (
     ("h", "Large 1600", "_h", 1600, False),
     ("k", "Large 2048", "_k", 2048, False),
 )
+#: The size members ``photos.search`` prints as JSON numbers; every other ``width_*`` and
+#: ``height_*`` is a string (``rest_flickr.photos.search.json``: ``"height_n":200`` but
+#: ``"width_n":"320"``).
+NUMERIC_DIMENSIONS = frozenset(
+    {"width_sq", "height_sq", "height_n", "height_c", "height_h", "height_k"}
+)
 EXTRAS = frozenset(
     {
         "description",
@@ -64,14 +70,25 @@ def photo_page(photo: Photo) -> str:
 
 
 def scaled(photo: Photo, edge: int, square: bool) -> tuple[int, int] | None:
-    """Width and height of a derived size, or None when the original is too small for it."""
+    """Width and height of a derived size, or None when the original is too small for it.
+
+    Halves round up, as Flickr's do: a 2560x1600 original is 100x63 as ``t``
+    (Python's ``round`` would give 62).
+    """
     if square:
         return edge, edge
     longest = max(photo.width, photo.height)
     if edge >= longest:
         return None
-    factor = edge / longest
-    return round(photo.width * factor), round(photo.height * factor)
+    return _half_up(photo.width * edge, longest), _half_up(photo.height * edge, longest)
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _dimension(name: str, value: int) -> int | str:
+    return value if name in NUMERIC_DIMENSIONS else str(value)
 
 
 def photo_entry(photo: Photo, library: Library, extras: set[str]) -> dict[str, Any]:
@@ -111,6 +128,9 @@ def photo_entry(photo: Photo, library: Library, extras: set[str]) -> dict[str, A
     if "machine_tags" in extras:
         entry["machine_tags"] = " ".join(tag.clean for tag in photo.tags if tag.machine)
     if "o_dims" in extras:
+        # The one recording that asked for o_dims has none (rest_flickr.photos.search.json,
+        # 2013), but other Flickr answers do carry them: when Flickr leaves them out is
+        # not known, so they stay.
         entry.update(o_width=str(photo.width), o_height=str(photo.height))
     if "views" in extras:
         entry["views"] = str(photo.views)
@@ -122,8 +142,8 @@ def photo_entry(photo: Photo, library: Library, extras: set[str]) -> dict[str, A
         dims = scaled(photo, edge, square)
         if f"url_{key}" in extras and dims is not None:
             entry[f"url_{key}"] = static_url(photo, suffix)
-            entry[f"height_{key}"] = dims[1] if square and key == "sq" else str(dims[1])
-            entry[f"width_{key}"] = dims[0] if square and key == "sq" else str(dims[0])
+            entry[f"height_{key}"] = _dimension(f"height_{key}", dims[1])
+            entry[f"width_{key}"] = _dimension(f"width_{key}", dims[0])
     if "url_o" in extras:
         entry.update(
             url_o=original_url(photo), height_o=str(photo.height), width_o=str(photo.width)

@@ -50,6 +50,44 @@ def test_search_is_seeded_from_the_recording(sandbox: SandboxServer, http: httpx
             assert ours[key] == row[key], key
 
 
+#: Every size extra the recording asked for; its photo 10115956703 (2560x1600) has them all.
+ALL_SIZES = "url_sq,url_q,url_t,url_s,url_n,url_m,url_z,url_c,url_l,url_h,url_k,url_o"
+
+
+def recorded_and_ours_dimensions(
+    sandbox: SandboxServer, http: httpx.Client
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``width_*``/``height_*`` members of photo 10115956703: recorded, and ours."""
+    recorded = json.loads(
+        resources.files("flickrhub_core.sandbox")
+        .joinpath("fixtures", "rest_flickr.photos.search.json")
+        .read_text()
+    )["photos"]["photo"]
+    result = anon(http, sandbox, "flickr.photos.search", user_id=JANKO, extras=ALL_SIZES)
+    ours = result["photos"]["photo"]
+
+    def dimensions(photos: list[dict[str, Any]]) -> dict[str, Any]:
+        (photo,) = [p for p in photos if p["id"] == "10115956703"]
+        return {k: v for k, v in photo.items() if k.startswith(("width_", "height_"))}
+
+    return dimensions(recorded), dimensions(ours)
+
+
+def test_search_sizes_have_the_recorded_json_types(
+    sandbox: SandboxServer, http: httpx.Client
+) -> None:
+    recorded, ours = recorded_and_ours_dimensions(sandbox, http)
+    assert {k: type(v) for k, v in ours.items()} == {k: type(v) for k, v in recorded.items()}
+
+
+def test_search_sizes_round_halves_up_like_flickr(
+    sandbox: SandboxServer, http: httpx.Client
+) -> None:
+    recorded, ours = recorded_and_ours_dimensions(sandbox, http)
+    assert (ours["height_t"], ours["height_m"]) == ("63", "313")  # 62.5 and 312.5
+    assert {k: str(v) for k, v in ours.items()} == {k: str(v) for k, v in recorded.items()}
+
+
 def test_search_pages_with_flickr_envelope(make_sandbox: Any, http: httpx.Client) -> None:
     sandbox = make_sandbox(generated_photos=7)
     first = anon(http, sandbox, "flickr.photos.search", user_id=JANKO, per_page="5")["photos"]
