@@ -12,10 +12,13 @@ Flickr's, whatever ``format`` says:
 
 Errors (``<err code=.. msg=.. />``): 2 No photo specified, 4 Filesize was zero,
 5 Filetype was not recognised, 8 Filesize was too large (``max_upload_bytes``),
-98/99/100 as for REST, 105 when injected; replace adds 1 Photo not found (unknown,
-or owned by someone else). A signed upload without ``oauth_token`` gets the same
-400 ``parameter_absent`` as a REST write. A new photo's title defaults to the file
-name without extension; visibility defaults to public.
+98/99/100 as for REST, 105 when injected. A replace whose ``photo_id`` is missing,
+unknown or someone else's is 2 No photo specified too: Flickr documents no "photo
+not found" for replace, and its code 1 means "Not a pro account" there
+(flickr-api.md §3.4), which the sandbox never answers (every account may replace).
+A signed upload without ``oauth_token`` gets the same 400 ``parameter_absent`` as a
+REST write. A new photo's title defaults to the file name without extension;
+visibility defaults to public.
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ def _replace(state: SandboxState, caller: Caller, fields: dict[str, str], part: 
     owner = library.users[caller.user_nsid or ""]
     photo = library.owned_photo(fields.get("photo_id", "").strip(), owner.nsid)
     if photo is None:
-        raise ApiFailure(1, "Photo not found")
+        raise ApiFailure(2, "No photo specified")
     secrets = (library.hex(10), library.hex(10))
     now = state.clock()
     if fields.get("async") == "1":

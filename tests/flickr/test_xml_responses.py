@@ -162,6 +162,15 @@ async def test_replace_fail_code1_is_permanent_api_error(
     assert "Not a pro account" in error.message
 
 
+async def test_replace_of_no_usable_photo_2_is_permanent_and_did_nothing(
+    make_client: ClientFactory, creds: Credentials
+) -> None:
+    body = b'<rsp stat="fail"><err code="2" msg="No photo specified" /></rsp>'
+    error = await upload_error(make_client, creds, body, replace=True)
+    assert isinstance(error, FlickrApiError)
+    assert (error.flickr_code, error.retryable, error.sent) == (2, False, False)
+
+
 async def test_upload_105_may_be_sent_again(make_client: ClientFactory, creds: Credentials) -> None:
     body = b'<rsp stat="fail"><err code="105" msg="Service currently unavailable" /></rsp>'
     error = await upload_error(make_client, creds, body)

@@ -284,21 +284,28 @@ def test_async_replace_changes_secret_on_completion(
     assert info["secret"] != "780e01decd"
 
 
-def test_replace_unknown_photo_is_code_1(
+def test_replace_unknown_photo_is_code_2(
     sandbox: SandboxServer, http: httpx.Client, writer: Credentials
 ) -> None:
     response = signed_multipart(http, writer, sandbox.replace_url, {"photo_id": "1"}, PNG_1X1)
-    assert error_of(response) == ("1", "Photo not found")
+    assert error_of(response) == ("2", "No photo specified")
 
 
-def test_replace_someone_elses_photo_is_code_1(sandbox: SandboxServer, http: httpx.Client) -> None:
+def test_replace_without_photo_id_is_code_2(
+    sandbox: SandboxServer, http: httpx.Client, writer: Credentials
+) -> None:
+    response = signed_multipart(http, writer, sandbox.replace_url, {}, PNG_1X1)
+    assert error_of(response) == ("2", "No photo specified")
+
+
+def test_replace_someone_elses_photo_is_code_2(sandbox: SandboxServer, http: httpx.Client) -> None:
     from sandbox_helpers import oauth_dance
 
     other = oauth_dance(http, sandbox.base_url, *sandbox.consumer, username="mallory")
     response = signed_multipart(
         http, other, sandbox.replace_url, {"photo_id": "8130464513"}, PNG_1X1
     )
-    assert error_of(response) == ("1", "Photo not found")
+    assert error_of(response) == ("2", "No photo specified")
 
 
 def test_replace_without_photo_is_code_2(
