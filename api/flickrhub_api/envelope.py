@@ -78,5 +78,11 @@ def envelope(
     return json_response(body, status, headers)
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "details": details}
+def error_body(
+    code: str, message: str, details: Any = None, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ``error`` of an envelope; ``fields`` (per-field problems) only when given."""
+    body = {"code": code, "message": message, "details": details}
+    if fields is not None:
+        body["fields"] = fields
+    return body

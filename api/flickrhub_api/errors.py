@@ -4,13 +4,21 @@ Every error a handler raises, quart-schema's validation errors, Werkzeug's HTTP
 errors (404, 405, 413 ...) and anything unexpected end here. Messages of 5xx
 answers are generic: no stack trace, connection string or class name reaches a
 client; the details go to the log with the request id.
+
+Problems with fields (an :class:`~flickrhub_core.errors.InvalidRequest` whose
+``details`` are ``{"field", "message"}`` items, or a pydantic validation error) are
+answered as the earlier system did: ``details`` is a list of strings, each naming its
+field (``"userId is required"``, ``"body: malformed JSON"``), so its clients'
+``details.includes("method is required")`` still works; the structured items are in
+``fields``, a key the earlier system did not have.
 """
 
 from __future__ import annotations
 
 import math
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +28,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from flickrhub_api.context import get_runtime
 from flickrhub_api.envelope import envelope, error_body, request_id
-from flickrhub_api.models import model_named
+from flickrhub_api.models import ApiModel, model_named
 from flickrhub_core.errors import (
     ConfigError,
     FlickrError,
@@ -36,6 +44,7 @@ __all__ = [
     "UnsupportedMediaType",
     "describe",
     "error_response",
+    "field_text",
     "install_error_handler",
     "report",
 ]
@@ -89,6 +98,8 @@ class ErrorReply:
     headers: dict[str, str] = field(default_factory=dict)
     #: Whether this is our fault (logged with the traceback).
     unexpected: bool = False
+    #: Per-field problems (``{"field", "message", ...}``) of a refused request, if any.
+    fields: list[dict[str, Any]] | None = None
 
 
 def describe(exc: BaseException) -> ErrorReply:
@@ -141,7 +152,7 @@ def error_response(exc: BaseException) -> Response:
     return envelope(
         None,
         reply.status,
-        error=error_body(reply.code, reply.message, reply.details),
+        error=error_body(reply.code, reply.message, reply.details, reply.fields),
         headers=reply.headers,
     )
 
@@ -186,6 +197,8 @@ def _flickrhub_reply(exc: FlickrHubError) -> ErrorReply:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if _are_field_problems(exc.details):
+        return _fields_reply(exc.http_status, exc.code, exc.message, exc.details, headers)
     return ErrorReply(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
@@ -206,23 +219,91 @@ def _http_reply(exc: HTTPException) -> ErrorReply:
     return ErrorReply(status, code, message, details, headers)
 
 
+def _are_field_problems(details: Any) -> bool:
+    return (
+        isinstance(details, list)
+        and bool(details)
+        and all(
+            isinstance(item, dict) and "field" in item and "message" in item for item in details
+        )
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def field_text(field: str, message: str) -> str:
+    """One field problem as a string of ``details``: the message itself when it names
+    its field first (``"method is required"``, or the earlier system's camelCase
+    ``"userId is required"``), else ``"<field>: <message>"``."""
+    if message.split(" ", 1)[0] in (field, _camel(field)):
+        return message
+    return f"{field}: {message}"
+
+
+def _fields_reply(
+    status: int,
+    code: str,
+    message: str,
+    problems: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> ErrorReply:
+    details = [field_text(str(item["field"]), str(item["message"])) for item in problems]
+    return ErrorReply(status, code, message, details, headers or {}, fields=problems)
+
+
+def _is_missing(item: Mapping[str, Any]) -> bool:
+    """Whether a pydantic error says "missing or empty": what a model's legacy
+    ``error_message`` ("job_id and user_id are required") covers."""
+    context = item.get("ctx") or {}
+    return item["type"] == "missing" or (
+        item["type"] == "string_too_short" and context.get("min_length") == 1
+    )
+
+
+def _problem_message(name: str, item: Mapping[str, Any]) -> str:
+    """A pydantic error in words naming the field (pydantic's own do not)."""
+    context = item.get("ctx") or {}
+    if _is_missing(item):
+        return f"{name} is required"
+    if item["type"] == "string_too_long":
+        return f"{name} is too long (at most {context['max_length']} characters)"
+    if item["type"] == "string_type":
+        return f"{name} must be a string"
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
 def _validation_reply(error: Exception) -> ErrorReply:
-    """Field-level details from a pydantic error, in the earlier system's words."""
+    """Field-level problems from a pydantic error, in the earlier system's words.
+
+    A model's ``error_message`` is the top-level message when a field is missing or
+    empty (the earlier system's wording); any other failure of a model that has one
+    gets the problems themselves, so a too-long ``job_id`` is not called missing.
+    """
     if not isinstance(error, ValidationError):
-        return ErrorReply(
+        return _fields_reply(
             400, "ERR_INVALID_REQUEST", "Invalid request", [{"field": "body", "message": "invalid"}]
         )
     model = model_named(error.title)
     legacy = model.field_messages if model is not None else {}
-    details: list[dict[str, str]] = []
-    for item in error.errors(include_url=False, include_input=False, include_context=False):
+    problems: list[dict[str, Any]] = []
+    missing = False
+    for item in error.errors(include_url=False, include_input=False):
         loc = [str(part) for part in item["loc"]]
         name = ".".join(loc) or "body"
-        message = str(item["msg"]).removeprefix("Value error, ")
+        missing = missing or _is_missing(item)
         if item["type"] in _SHAPE_ERRORS and loc and loc[0] in legacy:
             message = legacy[loc[0]]
         elif item["type"] == "model_type":
             message = "the request body must be a JSON object"
-        details.append({"field": name, "message": message})
-    message = model.error_message if model is not None else "Invalid request"
-    return ErrorReply(400, "ERR_INVALID_REQUEST", message, details)
+        else:
+            message = _problem_message(name, item)
+        problems.append({"field": name, "message": message})
+    reply = _fields_reply(400, "ERR_INVALID_REQUEST", "Invalid request", problems)
+    if model is None:
+        return reply
+    if missing or model.error_message == ApiModel.error_message:
+        return replace(reply, message=model.error_message)
+    return replace(reply, message="; ".join(reply.details))

@@ -12,7 +12,17 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 from quart_schema.pydantic import File
 
 from flickrhub_core.jobs import JobState
@@ -45,6 +55,9 @@ FlickrParams = Annotated[
         }
     ),
 ]
+#: The key of the validation context (:func:`flickrhub_api.validation.parse_model`) that
+#: names the targets a request may name without a ``method``.
+METHODLESS_TARGETS = "methodless_targets"
 #: http:// or https://, any case, or blank (taken as absent): what the validator below
 #: and the form's check accept.
 HTTP_URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]?://|\s*$)"
@@ -109,8 +122,21 @@ class AuthCallbackQuery(ApiModel):
     state: str = Field(min_length=1, max_length=500)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """A key that is absent when it does not apply (never null): no default to show."""
+    schema.pop("default", None)
+
+
+def _method_in_schema(schema: dict[str, Any]) -> None:
+    """Publish ``method`` as required: every target FlickrHub ships needs one (a
+    client that always sends it works with any target)."""
+    schema["required"] = ["method", *schema.get("required", [])]
+
+
 class RestRequest(ApiModel):
     """Enqueue one Flickr call."""
+
+    model_config = ConfigDict(json_schema_extra=_method_in_schema)
 
     field_messages: ClassVar[dict[str, str]] = {
         "method": "method is required",
@@ -121,14 +147,25 @@ class RestRequest(ApiModel):
         "meta": "meta must be object",
     }
 
-    method: str | None = Field(
-        None, min_length=1, max_length=200, examples=["flickr.photos.search"]
+    # Before ``method``: its check reads the target.
+    target: str = Field("rest", min_length=1, max_length=40)
+    method: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+    ] = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        validate_default=True,
+        json_schema_extra=_no_default,
+        examples=["flickr.photos.search"],
+        description="The Flickr method; only a target that declares it needs none "
+        "(`requires_method = False`) takes a request without it",
     )
     params: FlickrParams = Field(
         None, description="Flickr's arguments: strings, numbers or booleans (at most 100)"
     )
     user_id: str = Field(min_length=1, max_length=200)
-    target: str = Field("rest", min_length=1, max_length=40)
     callback_url: str | None = Field(
         None,
         max_length=2048,
@@ -142,6 +179,18 @@ class RestRequest(ApiModel):
     cache: StrictBool = Field(True, description="false skips the response cache")
 
     _blank = field_validator("callback_url", "callback_secret", mode="before")(_blank_to_none)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_required(cls, value: object, info: ValidationInfo) -> object:
+        # Missing (or null) is the earlier system's "method is required", reported with
+        # every other problem, unless the target needs no method (the API passes their
+        # names as METHODLESS_TARGETS in the validation context).
+        if value is None:
+            methodless = (info.context or {}).get(METHODLESS_TARGETS, frozenset())
+            if info.data.get("target") not in methodless:
+                raise PydanticCustomError("missing", "Field required")
+        return value
 
     @field_validator("callback_url")
     @classmethod
@@ -291,6 +340,15 @@ class ReplaceForm(_PhotoForm):
 # --- responses (documentation) -------------------------------------------------------
 
 
+class FieldProblem(BaseModel):
+    """What is wrong with one field of a refused request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="Its path: user_id, params.tags, calls.3.method, body ...")
+    message: str
+
+
 class ErrorInfo(BaseModel):
     code: str = Field(
         description="Stable machine code, e.g. ERR_INVALID_REQUEST, ERR_NOT_FOUND",
@@ -298,7 +356,16 @@ class ErrorInfo(BaseModel):
     )
     message: str = Field(description="For humans; never a secret or a stack trace")
     details: Any = Field(
-        None, description="Per-field problems (a list of {field, message}) or context"
+        None,
+        description="A refused request's problems, one string each, as the earlier system "
+        'gave them (["method is required", "userId is required"]); other errors\' context '
+        "(an object) or null",
+        examples=[["method is required", "userId is required"]],
+    )
+    fields: list[FieldProblem] | SkipJsonSchema[None] = Field(
+        None,
+        description="The same problems as objects, by field (only on a refused request)",
+        json_schema_extra=_no_default,
     )
 
 

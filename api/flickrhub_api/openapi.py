@@ -67,7 +67,8 @@ NO_BACKEND_ATTRIBUTE = "_flickrhub_no_backend"
 #: What each error status means, unless a route says more precisely.
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid request: malformed body, a missing field, a wrong type or a value out of "
-    "range; `details` names each bad field (ERR_INVALID_REQUEST)",
+    "range (ERR_INVALID_REQUEST); `details` has one string per problem (the earlier "
+    'system\'s, e.g. "method is required"), `fields` the same as {field, message} objects',
     401: "No API key, or one no client has (ERR_UNAUTHORIZED); send `X-API-Key` or "
     "`Authorization: Bearer`",
     404: "Not found: unknown, or another API client's (the same answer either way)",

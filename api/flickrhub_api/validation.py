@@ -21,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 from quart import request
 from quart_schema import RequestSchemaValidationError, document_request
 
+from flickrhub_api.context import get_runtime
 from flickrhub_api.errors import UnsupportedMediaType
+from flickrhub_api.models import METHODLESS_TARGETS
 from flickrhub_core.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -107,10 +109,21 @@ async def read_json_object() -> dict[str, Any]:
     return value
 
 
+def _context() -> dict[str, Any]:
+    """What a model may need to know of the server while validating: the targets a
+    request may name without a ``method`` (:class:`~flickrhub_api.models.RestRequest`)."""
+    targets = get_runtime().targets
+    return {
+        METHODLESS_TARGETS: frozenset(
+            name for name, target in targets.items() if not target.requires_method
+        )
+    }
+
+
 def parse_model(model: type[M], data: dict[str, Any]) -> M:
     """Validate ``data``; failures become quart-schema's validation error (400)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=_context())
     except ValidationError as exc:
         raise RequestSchemaValidationError(exc) from None
 

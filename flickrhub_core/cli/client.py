@@ -39,14 +39,14 @@ class WaitTimeout(FlickrHubError):
 
 
 def _describe_error(error: dict[str, Any]) -> str:
+    """``CODE: message (problem; problem)``: a refused request's ``details`` are one
+    string per problem, each naming its field."""
     message = f"{error.get('code', 'ERR')}: {error.get('message', 'error')}"
     details = error.get("details")
     if isinstance(details, list):
-        parts = [
-            f"{d.get('field', '?')}: {d.get('message', '')}" for d in details if isinstance(d, dict)
-        ]
-        if parts:
-            message += f" ({'; '.join(parts)})"
+        problems = "; ".join(item for item in details if isinstance(item, str))
+        if problems and problems != error.get("message"):
+            message += f" ({problems})"
     return message
 
 

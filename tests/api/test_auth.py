@@ -73,7 +73,7 @@ async def test_start_with_half_a_consumer_pair_is_refused(
     assert response.status_code == 400
     error = (await response.get_json())["error"]
     assert error["message"] == "api_key and api_secret are required"
-    assert error["details"][0]["field"] == "api_secret"
+    assert error["fields"][0]["field"] == "api_secret"
 
 
 async def test_start_without_any_consumer_key_says_so(
@@ -82,13 +82,13 @@ async def test_start_without_any_consumer_key_says_so(
     rt.consumer = None
     response = await client.post(START, json={})
     assert response.status_code == 400
-    assert "no Flickr API key" in (await response.get_json())["error"]["details"][0]["message"]
+    assert "no Flickr API key" in (await response.get_json())["error"]["fields"][0]["message"]
 
 
 async def test_start_with_unknown_perms_is_refused(client: Client, fake_flickr: FakeFlickr) -> None:
     response = await client.post(START, json={"perms": "admin"})
     assert response.status_code == 400
-    assert (await response.get_json())["error"]["details"][0]["field"] == "perms"
+    assert (await response.get_json())["error"]["fields"][0]["field"] == "perms"
 
 
 async def test_start_while_flickr_is_down_is_a_502(client: Client, fake_flickr: FakeFlickr) -> None:
@@ -130,6 +130,19 @@ async def test_complete_needs_token_and_verifier(client: Client) -> None:
     error = (await response.get_json())["error"]
     assert error["code"] == "ERR_INVALID_REQUEST"
     assert error["message"] == "oauth_token and oauth_verifier are required"
+
+
+async def test_complete_with_a_too_long_verifier_says_it_is_too_long(client: Client) -> None:
+    response = await client.post(COMPLETE, json={"oauth_token": "t", "oauth_verifier": "v" * 501})
+    assert response.status_code == 400
+    error = (await response.get_json())["error"]
+    assert error["message"] == "oauth_verifier is too long (at most 500 characters)"
+    assert error["fields"] == [
+        {
+            "field": "oauth_verifier",
+            "message": "oauth_verifier is too long (at most 500 characters)",
+        }
+    ]
 
 
 async def test_complete_with_an_unknown_token_is_invalid_state(
@@ -228,7 +241,7 @@ async def test_callback_requires_state(client: Client, fake_flickr: FakeFlickr) 
         query_string={"oauth_token": started["oauth_token"], "oauth_verifier": "good-verifier"},
     )
     assert response.status_code == 400
-    details = (await response.get_json())["error"]["details"]
+    details = (await response.get_json())["error"]["fields"]
     assert [d["field"] for d in details] == ["state"]
 
 

@@ -51,7 +51,7 @@ async def nothing_queued(rt: Runtime) -> None:
 
 
 def fields(body: dict[str, Any]) -> list[str]:
-    return [detail["field"] for detail in body["error"]["details"]]
+    return [detail["field"] for detail in body["error"]["fields"]]
 
 
 # --- enqueue -------------------------------------------------------------------------
@@ -130,6 +130,16 @@ async def test_malformed_batches_are_400_with_indexed_fields(
     assert response.status_code == 400
     assert fields(await response.get_json()) == expected
     await nothing_queued(rt)
+
+
+async def test_a_call_without_method_or_user_id_is_named_by_index(
+    client: Client, rt: Runtime, user: StoredToken
+) -> None:
+    response = await send(client, [call(0), {}])
+    assert (await response.get_json())["error"]["details"] == [
+        "calls.1.method is required",
+        "calls.1.user_id is required",
+    ]
 
 
 async def test_one_bad_call_queues_nothing_and_every_problem_is_named(

@@ -20,14 +20,54 @@ def assert_error(body: dict[str, Any], code: str) -> dict[str, Any]:
     return error
 
 
-async def test_validation_error_lists_each_bad_field(client: Client) -> None:
-    response = await client.post(REST, json={"params": [], "meta": "x"})
+async def test_validation_details_are_the_earlier_systems_strings(client: Client) -> None:
+    body = {"method": 1, "user_id": 2, "params": [], "callback_url": 3, "callback_secret": 4}
+    response = await client.post(REST, json={**body, "meta": "x"})
     assert response.status_code == 400
     error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
     assert error["message"] == "Invalid request"
-    assert {"field": "user_id", "message": "userId is required"} in error["details"]
-    assert {"field": "params", "message": "params must be object"} in error["details"]
-    assert {"field": "meta", "message": "meta must be object"} in error["details"]
+    assert sorted(error["details"]) == [
+        "callbackSecret must be string",
+        "callbackUrl must be string",
+        "meta must be object",
+        "method is required",
+        "params must be object",
+        "userId is required",
+    ]
+
+
+async def test_an_empty_body_reports_every_missing_field_at_once(client: Client) -> None:
+    response = await client.post(REST, json={})
+    error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
+    assert error["details"] == ["method is required", "userId is required"]
+
+
+async def test_validation_fields_name_each_bad_field_with_its_message(client: Client) -> None:
+    response = await client.post(REST, json={"params": [], "meta": "x"})
+    error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
+    assert error["fields"] == [
+        {"field": "method", "message": "method is required"},
+        {"field": "params", "message": "params must be object"},
+        {"field": "user_id", "message": "userId is required"},
+        {"field": "meta", "message": "meta must be object"},
+    ]
+
+
+async def test_a_detail_without_its_fields_name_is_prefixed_with_it(client: Client) -> None:
+    response = await client.post(
+        REST, json={"method": "flickr.test.echo", "user_id": "u", "params": {"tags": {}}}
+    )
+    error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
+    assert error["details"] == ["params.tags: must be a string, number or boolean"]
+    assert error["fields"] == [
+        {"field": "params.tags", "message": "must be a string, number or boolean"}
+    ]
+
+
+async def test_errors_without_field_problems_have_no_fields_key(client: Client) -> None:
+    response = await client.get("/api/v1/no-such-route")
+    error = assert_error(await response.get_json(), "ERR_NOT_FOUND")
+    assert "fields" not in error
 
 
 async def test_malformed_json_is_a_400_envelope(client: Client) -> None:
@@ -36,14 +76,15 @@ async def test_malformed_json_is_a_400_envelope(client: Client) -> None:
     )
     assert response.status_code == 400
     error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
-    assert error["details"] == [{"field": "body", "message": "malformed JSON"}]
+    assert error["details"] == ["body: malformed JSON"]
+    assert error["fields"] == [{"field": "body", "message": "malformed JSON"}]
 
 
 async def test_json_that_is_not_an_object_is_a_400(client: Client) -> None:
     response = await client.post(REST, json=[1, 2])
     assert response.status_code == 400
     error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
-    assert error["details"][0]["message"] == "the request body must be a JSON object"
+    assert error["fields"][0]["message"] == "the request body must be a JSON object"
 
 
 async def test_a_non_json_content_type_is_a_415(client: Client) -> None:

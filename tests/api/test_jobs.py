@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import types
+from collections.abc import Callable
 from typing import Any
 
+from flickrhub_api import create_app
 from flickrhub_api.models import EnqueueData
+from flickrhub_core import Target, TargetContext, hookimpl
 from flickrhub_core.jobs import JobState
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import JobQuery, StoredToken
@@ -100,6 +104,21 @@ async def test_status_needs_job_id_and_user_id(client: Client) -> None:
     assert (await response.get_json())["error"]["message"] == "job_id and user_id are required"
 
 
+async def test_status_with_an_empty_job_id_is_the_earlier_systems_message(client: Client) -> None:
+    response = await client.post(STATUS, json={"job_id": "", "user_id": "user-1"})
+    error = (await response.get_json())["error"]
+    assert error["message"] == "job_id and user_id are required"
+    assert error["details"] == ["job_id is required"]
+
+
+async def test_status_with_a_too_long_job_id_says_it_is_too_long(client: Client) -> None:
+    response = await client.post(STATUS, json={"job_id": "j" * 300, "user_id": "user-1"})
+    assert response.status_code == 400
+    error = (await response.get_json())["error"]
+    assert error["message"] == "job_id is too long (at most 200 characters)"
+    assert error["details"] == ["job_id is too long (at most 200 characters)"]
+
+
 async def test_status_of_another_users_job_is_not_found(client: Client, user: StoredToken) -> None:
     data = await enqueue(client)
     response = await client.post(STATUS, json={"job_id": data["job_id"], "user_id": "user-2"})
@@ -147,7 +166,7 @@ async def test_an_enqueue_checks_the_account_without_reading_its_token(
 async def test_nested_params_are_refused(client: Client, user: StoredToken) -> None:
     response = await client.post(REST, json=call(params={"extras": ["a"], "x": None}))
     assert response.status_code == 400
-    fields = {d["field"] for d in (await response.get_json())["error"]["details"]}
+    fields = {d["field"] for d in (await response.get_json())["error"]["fields"]}
     assert fields == {"params.extras", "params.x"}
 
 
@@ -156,16 +175,47 @@ async def test_missing_method_is_the_earlier_systems_message(
 ) -> None:
     response = await client.post(REST, json=call(method=None))
     assert response.status_code == 400
-    details = (await response.get_json())["error"]["details"]
-    assert {"field": "method", "message": "method is required"} in details
+    assert (await response.get_json())["error"]["details"] == ["method is required"]
+
+
+async def test_a_null_method_is_the_earlier_systems_message(
+    client: Client, user: StoredToken
+) -> None:
+    response = await client.post(REST, json=call(method=None))
+    assert (await response.get_json())["error"]["details"] == ["method is required"]
+
+
+async def test_a_target_that_needs_no_method_takes_a_request_without_one(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    class Methodless(Target):
+        name = "methodless"
+
+        async def execute(self, ctx: TargetContext) -> Any:
+            return None
+
+    @hookimpl
+    def register_targets(register: Callable[[Target], None]) -> None:
+        register(Methodless())
+
+    module = types.ModuleType("methodless_target")
+    module.register_targets = register_targets  # type: ignore[attr-defined]
+    rt = make_runtime(("methodless_target", module))
+    app = create_app(rt)
+    async with app.test_app():
+        await connect(rt)
+        response = await app.test_client().post(
+            REST, json={"user_id": "user-1", "target": "methodless"}
+        )
+    assert response.status_code == 202
 
 
 async def test_unknown_target_lists_the_enabled_ones(client: Client, user: StoredToken) -> None:
     response = await client.post(REST, json=call(target="teleport"))
     assert response.status_code == 400
-    detail = (await response.get_json())["error"]["details"][0]
-    assert detail["field"] == "target"
-    assert detail["enabled"] == ["rest"]
+    error = (await response.get_json())["error"]
+    assert error["details"] == ["target must be rest"]
+    assert error["fields"][0]["enabled"] == ["rest"]
 
 
 async def test_photo_target_on_rest_points_to_the_upload_route(
@@ -173,7 +223,7 @@ async def test_photo_target_on_rest_points_to_the_upload_route(
 ) -> None:
     response = await client.post(REST, json=call(target="upload"))
     assert response.status_code == 400
-    detail = (await response.get_json())["error"]["details"][0]
+    detail = (await response.get_json())["error"]["fields"][0]
     assert "/api/v1/flickr/upload" in detail["message"]
 
 
@@ -273,7 +323,7 @@ async def test_wait_gives_up_after_the_timeout(client: Client, user: StoredToken
 async def test_wait_over_thirty_seconds_is_refused(client: Client) -> None:
     response = await client.get("/api/v1/flickr/jobs/x", query_string={"wait": "31"})
     assert response.status_code == 400
-    assert (await response.get_json())["error"]["details"][0]["field"] == "wait"
+    assert (await response.get_json())["error"]["fields"][0]["field"] == "wait"
 
 
 async def test_cancel_a_queued_job(client: Client, rt: Runtime, user: StoredToken) -> None:

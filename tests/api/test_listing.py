@@ -59,7 +59,7 @@ async def refused(client: Client, **params: Any) -> list[dict[str, Any]]:
     assert response.status_code == 400, await response.get_data(as_text=True)
     body = await response.get_json()
     assert body["error"]["code"] == "ERR_INVALID_REQUEST"
-    details: list[dict[str, Any]] = body["error"]["details"]
+    details: list[dict[str, Any]] = body["error"]["fields"]
     return details
 
 

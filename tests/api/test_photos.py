@@ -169,7 +169,7 @@ async def test_an_invalid_field_is_a_400_and_leaves_no_blob(
     form = Form().fields([("user_id", "user-1"), ("is_public", "7")]).file(photo(5000))
     status, body = await post_form(app, UPLOAD, form)
     assert status == 400
-    assert body["error"]["details"][0]["field"] == "is_public"
+    assert body["error"]["fields"][0]["field"] == "is_public"
     assert blobs.puts == 1
     assert blobs.ids == []
 
@@ -180,7 +180,7 @@ async def test_an_unknown_field_is_a_400(
     form = Form().fields([("user_id", "user-1"), ("method", "flickr.x")]).file(photo(10))
     status, body = await post_form(app, UPLOAD, form)
     assert status == 400
-    assert body["error"]["details"][0]["field"] == "method"
+    assert body["error"]["fields"][0]["field"] == "method"
     assert blobs.ids == []
 
 
@@ -242,7 +242,7 @@ async def test_a_body_over_the_limit_is_a_413_before_any_parsing(
 async def test_a_missing_photo_is_a_400(app: Quart, user: StoredToken) -> None:
     status, body = await post_form(app, UPLOAD, Form().field("user_id", "user-1"))
     assert status == 400
-    assert body["error"]["details"][0]["field"] == "photo"
+    assert body["error"]["fields"][0]["field"] == "photo"
 
 
 async def test_an_empty_photo_is_a_400_and_leaves_no_blob(
@@ -250,7 +250,7 @@ async def test_an_empty_photo_is_a_400_and_leaves_no_blob(
 ) -> None:
     status, body = await post_form(app, UPLOAD, Form().field("user_id", "user-1").file(b""))
     assert status == 400
-    assert body["error"]["details"][0]["message"] == "the photo is empty"
+    assert body["error"]["fields"][0]["message"] == "the photo is empty"
     assert blobs.ids == []
 
 
@@ -259,7 +259,7 @@ async def test_a_missing_user_id_is_a_400_and_leaves_no_blob(
 ) -> None:
     status, body = await post_form(app, UPLOAD, Form().file(photo(100)))
     assert status == 400
-    assert body["error"]["details"][0]["field"] == "user_id"
+    assert body["error"]["fields"][0]["field"] == "user_id"
     assert blobs.ids == []
 
 
@@ -278,7 +278,7 @@ async def test_a_file_under_another_name_is_refused(
     form = Form().field("user_id", "user-1").file(photo(10), name="image")
     status, body = await post_form(app, UPLOAD, form)
     assert status == 400
-    assert body["error"]["details"][0]["field"] == "image"
+    assert body["error"]["fields"][0]["field"] == "image"
 
 
 async def test_a_json_body_is_a_415(client: Client, user: StoredToken) -> None:
@@ -294,7 +294,7 @@ async def test_a_truncated_body_is_a_400_and_leaves_no_blob(
     truncated = form.end()[:150_000]
     status, body = await post_stream(app, UPLOAD, iter([truncated]), form.content_type)
     assert status == 400
-    assert "malformed multipart" in body["error"]["details"][0]["message"]
+    assert "malformed multipart" in body["error"]["fields"][0]["message"]
     assert blobs.ids == []
 
 
@@ -315,7 +315,7 @@ async def test_replace_requires_photo_id(
 ) -> None:
     status, body = await post_form(app, REPLACE, Form().field("user_id", "user-1").file(photo(10)))
     assert status == 400
-    assert body["error"]["details"] == [{"field": "photo_id", "message": "photo_id is required"}]
+    assert body["error"]["fields"] == [{"field": "photo_id", "message": "photo_id is required"}]
     assert blobs.ids == []
 
 

@@ -41,6 +41,14 @@ class FakeApi:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
+        if path == "/api/v1/flickr/rest" and json.loads(request.content)["method"] == "bad":
+            error = {
+                "code": "ERR_INVALID_REQUEST",
+                "message": "Invalid request",
+                "details": ["method: must be a Flickr method", "userId is required"],
+                "fields": [{"field": "method", "message": "must be a Flickr method"}],
+            }
+            return envelope(error=error, status=400)
         if path == "/api/v1/flickr/rest":
             return envelope({"job_id": "job-1"}, status=202)
         if path in ("/api/v1/flickr/upload", "/api/v1/flickr/replace"):
@@ -144,6 +152,18 @@ def test_api_errors_are_one_line(invoke: Invoke, fake_api: Callable[..., FakeApi
     result = invoke("status", "nope", "--api", API)
     assert result.exit_code == 2
     assert result.stderr == "flickrhub: error: ERR_NOT_FOUND: no route\n"
+
+
+def test_a_refused_request_prints_every_problem(
+    invoke: Invoke, fake_api: Callable[..., FakeApi]
+) -> None:
+    fake_api()
+    result = invoke("call", "bad", "--user", "u-1", "--api", API)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "flickrhub: error: ERR_INVALID_REQUEST: Invalid request "
+        "(method: must be a Flickr method; userId is required)\n"
+    )
 
 
 def test_param_without_equals_is_a_usage_error(invoke: Invoke) -> None:

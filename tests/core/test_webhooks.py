@@ -761,7 +761,7 @@ async def test_the_api_refuses_private_callback_urls_without_the_flag(
         assert response.status_code == 400, url
         error = (await response.get_json())["error"]
         assert error["code"] == "ERR_INVALID_REQUEST"
-        assert error["details"][0]["field"] == "callback_url"
+        assert error["fields"][0]["field"] == "callback_url"
     response = await client.post(
         "/api/v1/flickr/rest",
         json={"target": "echo", "user_id": "u1", "callback_url": "http://93.184.216.34/hook"},
@@ -802,7 +802,7 @@ async def test_uploads_take_a_checked_callback_url_a_secret_and_meta(
     refused = Form().fields([("user_id", "u1"), ("callback_url", "http://10.0.0.8/hook")])
     status, body = await post_form(app, "/api/v1/flickr/upload", refused.file(photo(100)))
     assert status == 400, body
-    assert body["error"]["details"][0]["field"] == "callback_url"
+    assert body["error"]["fields"][0]["field"] == "callback_url"
 
     form = Form().fields(
         [

@@ -153,7 +153,7 @@ def test_nested_params_are_refused(hub: Running, user: str) -> None:
         json={"user_id": user, "method": "flickr.test.echo", "params": {"a": {"b": 1}}},
     )
     assert response.status_code == 400
-    assert response.json()["error"]["details"][0]["field"] == "params.a"
+    assert response.json()["error"]["fields"][0]["field"] == "params.a"
 
 
 def test_unknown_user_is_404(hub: Running) -> None:

@@ -179,9 +179,9 @@ async def send(
 
 
 def fields_of(envelope: dict[str, Any]) -> list[str]:
-    """The fields an error's details name."""
-    details = envelope["error"]["details"]
-    return [item["field"] for item in details] if isinstance(details, list) else []
+    """The fields an error's ``fields`` name."""
+    fields = envelope["error"].get("fields")
+    return [item["field"] for item in fields] if isinstance(fields, list) else []
 
 
 @dataclass

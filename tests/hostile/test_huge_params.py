@@ -18,7 +18,7 @@ async def test_10_000_params_are_a_400(client: Client, untouched: Untouched) -> 
     params = {f"k{i}": "v" for i in range(10_000)}
     status, envelope = await send(client, REST, json.dumps({**CALL, "params": params}))
     assert status == 400
-    assert envelope["error"]["details"] == [{"field": "params", "message": "at most 100 params"}]
+    assert envelope["error"]["fields"] == [{"field": "params", "message": "at most 100 params"}]
     await untouched.check()
 
 

@@ -65,7 +65,7 @@ async def test_malformed_json_is_a_400_naming_the_body(
     status, envelope = await send(client, REST, body)
     assert status == 400
     assert envelope["error"]["code"] == "ERR_INVALID_REQUEST"
-    assert envelope["error"]["details"] == [{"field": "body", "message": "malformed JSON"}]
+    assert envelope["error"]["fields"] == [{"field": "body", "message": "malformed JSON"}]
     await untouched.check()
 
 
@@ -75,7 +75,7 @@ async def test_json_that_parses_but_cannot_be_kept_is_a_400(
 ) -> None:
     status, envelope = await send(client, REST, body)
     assert status == 400
-    assert envelope["error"]["details"] == [{"field": "body", "message": message}]
+    assert envelope["error"]["fields"] == [{"field": "body", "message": message}]
     await untouched.check()
 
 
@@ -94,7 +94,7 @@ async def test_a_body_that_is_not_an_object_is_a_400(
 ) -> None:
     status, envelope = await send(client, REST, body)
     assert status == 400
-    assert envelope["error"]["details"][0]["message"] == "the request body must be a JSON object"
+    assert envelope["error"]["fields"][0]["message"] == "the request body must be a JSON object"
     await untouched.check()
 
 

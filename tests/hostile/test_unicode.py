@@ -31,7 +31,7 @@ CALL = {"user_id": "alice-user", "method": "flickr.test.echo"}
 async def test_in_the_method_it_is_a_400(client: Client, untouched: Untouched, text: str) -> None:
     status, envelope = await send(client, REST, json.dumps({**CALL, "method": f"flickr.{text}"}))
     assert status == 400
-    assert envelope["error"]["details"][0]["field"] == "method"
+    assert envelope["error"]["fields"][0]["field"] == "method"
     await untouched.check()
 
 
@@ -89,7 +89,7 @@ async def test_a_non_ascii_idempotency_key_is_a_400(
     headers = {**ALICE, "Idempotency-Key": value.encode("utf-8").decode("latin-1")}
     status, envelope = await send(client, REST, json.dumps(CALL), headers=headers)
     assert status == 400
-    assert envelope["error"]["details"][0]["field"] == "Idempotency-Key"
+    assert envelope["error"]["fields"][0]["field"] == "Idempotency-Key"
     await untouched.check()
 
 
@@ -100,7 +100,7 @@ async def test_a_lone_surrogate_in_the_user_id_is_a_400(
         client, REST, '{"user_id": "\\udc80", "method": "flickr.test.echo"}'
     )
     assert status == 400
-    assert envelope["error"]["details"][0]["field"] == "body"
+    assert envelope["error"]["fields"][0]["field"] == "body"
     await untouched.check()
 
 

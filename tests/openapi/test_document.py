@@ -210,3 +210,19 @@ async def test_503_is_documented_wherever_a_backend_is_touched(keyed: Quart) -> 
         assert ("503" in operation["responses"]) is (path not in backend_free), (method, path)
         if path != "/readyz" and "503" in operation["responses"]:
             assert operation["responses"]["503"]["headers"]["Retry-After"]["required"] is False
+
+
+async def test_enqueue_documents_method_as_required_and_not_null(keyed: Quart) -> None:
+    spec = await document_of(keyed)
+    body = spec["paths"]["/api/v1/flickr/rest"]["post"]["requestBody"]["content"]
+    schema = body["application/json"]["schema"]
+    assert set(schema["required"]) == {"method", "user_id"}
+    assert schema["properties"]["method"]["type"] == "string"
+    assert "anyOf" not in schema["properties"]["method"]
+
+
+async def test_error_details_are_documented_as_strings_with_fields_beside(keyed: Quart) -> None:
+    spec = await document_of(keyed)
+    error = spec["components"]["schemas"]["ErrorInfo"]["properties"]
+    assert error["details"]["examples"] == [["method is required", "userId is required"]]
+    assert error["fields"]["items"] == {"$ref": "#/components/schemas/FieldProblem"}

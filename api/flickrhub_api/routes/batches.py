@@ -209,7 +209,7 @@ def _accepted(batch_id: str, jobs: Sequence[Job], *, replayed: bool) -> Response
     503,
     notes={
         **ENQUEUE_NOTES,
-        400: "A call is invalid (ERR_INVALID_REQUEST; `details` name it, e.g. "
+        400: "A call is invalid (ERR_INVALID_REQUEST; `details` and `fields` name it, e.g. "
         "calls.3.params.x); nothing was queued",
         404: "A call's user_id is not this caller's (ERR_TOKEN_NOT_FOUND); nothing was queued",
     },

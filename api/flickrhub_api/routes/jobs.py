@@ -75,7 +75,9 @@ def _target_for(runtime: Runtime, name: str) -> Target:
             details=[
                 {
                     "field": "target",
-                    "message": f"unknown target; enabled: {', '.join(enabled) or 'none'}",
+                    # The earlier system's wording ("target must be rest|upload|replace"),
+                    # with the targets this server takes.
+                    "message": f"target must be {'|'.join(enabled) or 'none'}",
                     "enabled": enabled,
                 }
             ],

@@ -156,12 +156,9 @@ def _safe_next(value: str | None) -> str:
 
 
 def _field_errors(reply: ErrorReply) -> dict[str, str]:
-    if not isinstance(reply.details, list):
-        return {}
     found: dict[str, str] = {}
-    for item in reply.details:
-        if isinstance(item, dict) and "field" in item and "message" in item:
-            found.setdefault(str(item["field"]), str(item["message"]))
+    for item in reply.fields or []:
+        found.setdefault(str(item["field"]), str(item["message"]))
     return found
 
 
