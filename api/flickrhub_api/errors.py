@@ -38,6 +38,7 @@ from flickrhub_core.errors import (
 )
 
 __all__ = [
+    "REFUSED_VERIFIER_PROBLEMS",
     "REJECTED_OAUTH_PROBLEMS",
     "ErrorReply",
     "PayloadTooLarge",
@@ -46,13 +47,21 @@ __all__ = [
     "error_response",
     "field_text",
     "install_error_handler",
+    "is_refused_verifier",
     "report",
 ]
 
-#: OAuth problems that mean "this request token or verifier is no good": the user
-#: must start again, as with an unknown or expired token.
+#: OAuth problems that mean "this request token is no good": the user must start
+#: again, as with an unknown or expired token.
 REJECTED_OAUTH_PROBLEMS = frozenset(
-    {"token_rejected", "token_expired", "token_used", "token_revoked", "verifier_invalid"}
+    {"token_rejected", "token_expired", "token_used", "token_revoked"}
+)
+#: OAuth problems that mean "not this verifier": the request token is still good
+#: (``/auth/complete`` keeps it), so the user may send the right verifier.
+REFUSED_VERIFIER_PROBLEMS = frozenset({"verifier_invalid"})
+REFUSED_VERIFIER_MESSAGE = (
+    "Flickr refused the verifier; send the right one (the authorisation stays pending "
+    "until it expires)"
 )
 INTERNAL_MESSAGE = "internal error; quote the request_id when reporting it"
 UNAVAILABLE_MESSAGE = "a service FlickrHub depends on is not available; try again"
@@ -164,6 +173,11 @@ def _frames(exc: BaseException, limit: int = 20) -> list[str]:
     return [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in stack]
 
 
+def is_refused_verifier(exc: BaseException) -> bool:
+    """Whether Flickr refused an OAuth verifier (and not the request token itself)."""
+    return isinstance(exc, FlickrOAuthError) and exc.problem in REFUSED_VERIFIER_PROBLEMS
+
+
 def install_error_handler(app: Quart) -> None:
     """Route every exception (HTTP errors included) through :func:`error_response`."""
 
@@ -178,6 +192,8 @@ def _flickrhub_reply(exc: FlickrHubError) -> ErrorReply:
         details = {"oauth_problem": exc.problem}
         if exc.problem in REJECTED_OAUTH_PROBLEMS:
             return ErrorReply(400, "ERR_INVALID_STATE", "invalid_state_or_token", details)
+        if exc.problem in REFUSED_VERIFIER_PROBLEMS:
+            return ErrorReply(400, "ERR_INVALID_STATE", REFUSED_VERIFIER_MESSAGE, details)
         return ErrorReply(
             400, "ERR_FLICKR_OAUTH", f"Flickr refused the OAuth request ({exc.problem})", details
         )

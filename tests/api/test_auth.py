@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from structlog.testing import capture_logs
 
+from flickrhub_api.errors import REFUSED_VERIFIER_MESSAGE
+from flickrhub_api.routes.auth import PENDING_TTL
+from flickrhub_core.jobs import utcnow
+from flickrhub_core.memory import MemoryRequestTokenStore
 from flickrhub_core.runtime import Runtime
+from flickrhub_core.stores import PendingAuth
 from tests.api.conftest import Client, FakeFlickr
 
 START = "/api/v1/auth/start"
@@ -30,6 +39,18 @@ async def complete(client: Client, started: dict[str, Any], **overrides: Any) ->
     }
     body.update(overrides)
     return await client.post(COMPLETE, json=body)
+
+
+class RecordingRequestTokens(MemoryRequestTokenStore):
+    """The memory store, noting the time to live of every pending authorisation put."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ttls: list[float] = []
+
+    async def put(self, pending: PendingAuth, ttl: float) -> None:
+        self.ttls.append(ttl)
+        await super().put(pending, ttl)
 
 
 def callback_mode(rt: Runtime, url: str = "https://app.test/connected?from=hub") -> None:
@@ -173,7 +194,7 @@ async def test_a_wrong_state_is_refused_and_the_right_one_still_works(
     assert (await complete(client, started)).status_code == 200
 
 
-async def test_a_verifier_flickr_rejects_is_invalid_state(
+async def test_a_verifier_flickr_rejects_is_invalid_state_and_says_so(
     client: Client, fake_flickr: FakeFlickr
 ) -> None:
     started = await start(client)
@@ -181,7 +202,52 @@ async def test_a_verifier_flickr_rejects_is_invalid_state(
     assert response.status_code == 400
     error = (await response.get_json())["error"]
     assert error["code"] == "ERR_INVALID_STATE"
+    assert error["message"] == REFUSED_VERIFIER_MESSAGE
     assert error["details"] == {"oauth_problem": "verifier_invalid"}
+
+
+async def test_a_mistyped_verifier_leaves_the_authorisation_usable(
+    client: Client, fake_flickr: FakeFlickr
+) -> None:
+    started = await start(client)
+    assert (await complete(client, started, oauth_verifier="wrong")).status_code == 400
+    assert (await complete(client, started, oauth_verifier="wrong again")).status_code == 400
+    assert (await complete(client, started)).status_code == 200
+    used = await complete(client, started)
+    assert (await used.get_json())["error"]["message"] == "invalid_state_or_token"
+
+
+async def test_a_mistyped_verifier_does_not_extend_the_authorisation(
+    client: Client, rt: Runtime, fake_flickr: FakeFlickr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RecordingRequestTokens()
+    rt.backends.request_tokens = store
+    started = await start(client)
+    later = utcnow() + timedelta(seconds=100)
+    # flickrhub_api.routes.auth, the module (the package names its blueprint "auth").
+    auth_module = importlib.import_module("flickrhub_api.routes.auth")
+    monkeypatch.setattr(auth_module, "utcnow", lambda: later)
+    await complete(client, started, oauth_verifier="wrong")
+    assert store.ttls[0] == PENDING_TTL
+    assert PENDING_TTL - 101 < store.ttls[1] <= PENDING_TTL - 100
+
+
+async def test_a_request_token_flickr_rejects_is_used_up(
+    client: Client, fake_flickr: FakeFlickr
+) -> None:
+    started = await start(client)
+    fake_flickr.fail_with = (401, "oauth_problem=token_rejected")
+    assert (await complete(client, started)).status_code == 400
+    again = await complete(client, started)
+    assert (await again.get_json())["error"]["message"] == "invalid_state_or_token"
+
+
+async def test_of_two_concurrent_completions_one_connects(
+    client: Client, fake_flickr: FakeFlickr
+) -> None:
+    started = await start(client)
+    answers = await asyncio.gather(complete(client, started), complete(client, started))
+    assert sorted(answer.status_code for answer in answers) == [200, 400]
 
 
 async def test_a_flickr_outage_during_complete_can_be_retried(

@@ -23,8 +23,9 @@ def data(response: httpx.Response, status: int = 200) -> Any:
     return body["data"]
 
 
-def connect_account(api: str, *, username: str | None = None, perms: str = "delete") -> str:
-    """OAuth through FlickrHub, approving on the sandbox's page the way a script can."""
+def approve(api: str, *, username: str | None = None, perms: str = "delete") -> dict[str, Any]:
+    """Start OAuth through FlickrHub and approve on the sandbox's page the way a script
+    can: ``/auth/start``'s data plus the ``oauth_verifier`` the sandbox gave."""
     started = data(httpx.post(f"{api}/api/v1/auth/start", json={"perms": perms}))
     authorize = urlsplit(started["authorize_url"])
     form = {"oauth_token": started["oauth_token"], "perms": perms, "approve": "1"}
@@ -36,16 +37,17 @@ def connect_account(api: str, *, username: str | None = None, perms: str = "dele
         headers={"X-Sandbox-Approve": "1"},
     )
     assert approved.status_code == 200, approved.text
-    completed = data(
-        httpx.post(
-            f"{api}/api/v1/auth/complete",
-            json={
-                "oauth_token": started["oauth_token"],
-                "oauth_verifier": approved.json()["oauth_verifier"],
-                "state": started["state"],
-            },
-        )
-    )
+    return {**started, "oauth_verifier": approved.json()["oauth_verifier"]}
+
+
+def complete(api: str, approved: dict[str, Any], **overrides: str) -> httpx.Response:
+    body = {key: approved[key] for key in ("oauth_token", "oauth_verifier", "state")}
+    return httpx.post(f"{api}/api/v1/auth/complete", json={**body, **overrides})
+
+
+def connect_account(api: str, *, username: str | None = None, perms: str = "delete") -> str:
+    """OAuth through FlickrHub, approving on the sandbox's page the way a script can."""
+    completed = data(complete(api, approve(api, username=username, perms=perms)))
     return str(completed["user_id"])
 
 

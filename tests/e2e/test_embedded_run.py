@@ -9,7 +9,9 @@ import pytest
 
 from tests.e2e.conftest import Running, start_flickrhub, stop_flickrhub
 from tests.e2e.helpers import (
+    approve,
     call,
+    complete,
     connect_account,
     data,
     faults,
@@ -42,6 +44,14 @@ def test_reauthorising_the_same_account_keeps_its_user_id(hub: Running, user: st
 
 def test_another_flickr_account_gets_another_user_id(hub: Running, user: str) -> None:
     assert connect_account(hub.api, username="someone-else") != user
+
+
+def test_a_mistyped_verifier_can_be_followed_by_the_right_one(hub: Running, user: str) -> None:
+    approved = approve(hub.api)
+    wrong = complete(hub.api, approved, oauth_verifier="0123456789abcdef")
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["details"] == {"oauth_problem": "verifier_invalid"}
+    assert data(complete(hub.api, approved))["user_id"] == user
 
 
 def test_status_keeps_the_earlier_systems_fields(hub: Running, user: str) -> None:

@@ -122,16 +122,17 @@ async def test_a_wrong_state_on_complete_is_refused_and_the_real_one_survives(
     await still_pending(client, started)
 
 
-async def test_a_verifier_flickr_rejects_uses_up_the_token_and_stores_nothing(
+async def test_a_verifier_flickr_rejects_stores_nothing_and_the_real_one_survives(
     client: Client, untouched: Untouched, started: dict[str, Any]
 ) -> None:
-    """A wrong verifier reached Flickr, which burns the request token: start again."""
+    """Flickr refused the verifier, not the request token: the user may still finish."""
     response = await client.get(
         CALLBACK, query_string=callback_query(started, oauth_verifier="bad")
     )
-    await refused(response)
+    assert response.status_code == 400
+    assert (await response.get_json())["error"]["details"] == {"oauth_problem": "verifier_invalid"}
     await untouched.check()
-    await refused(await client.get(CALLBACK, query_string=callback_query(started)))
+    await still_pending(client, started)
 
 
 async def test_a_forged_callback_in_a_browser_gets_the_error_page(

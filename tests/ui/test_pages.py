@@ -235,7 +235,7 @@ async def test_the_wizard_shows_errors_as_sentences(
     assert "hunter2" not in page  # a secret is never sent back
 
 
-async def test_a_wrong_verifier_means_starting_again(
+async def test_a_wrong_verifier_can_be_corrected_on_the_same_step(
     client: Client, fake_flickr: FakeFlickr
 ) -> None:
     token = csrf_of(await get_page(client, "/ui/connect"))
@@ -249,6 +249,33 @@ async def test_a_wrong_verifier_means_starting_again(
     wrong = await client.post("/ui/connect/complete", form={**form, "oauth_verifier": "nope"})
     assert wrong.status_code == 400
     page = await text(wrong)
+    assert "Flickr did not accept this verifier code" in page
+    assert "Step 2 of 3" in page
+    assert 'aria-invalid="true"' in page
+    right = await client.post(
+        "/ui/connect/complete", form={**form, "oauth_verifier": "good-verifier"}
+    )
+    assert right.status_code == 200
+    assert 'id="user-id"' in await text(right)
+
+
+async def test_a_used_authorisation_means_starting_again(
+    client: Client, fake_flickr: FakeFlickr
+) -> None:
+    token = csrf_of(await get_page(client, "/ui/connect"))
+    page = await text(await client.post("/ui/connect", form={"csrf_token": token}))
+    state = re.search(r'name="state" value="([^"]+)"', page)
+    assert state is not None
+    form = {"csrf_token": token, "oauth_token": "req-1", "state": state.group(1)}
+    done = await client.post(
+        "/ui/connect/complete", form={**form, "oauth_verifier": "good-verifier"}
+    )
+    assert done.status_code == 200
+    again = await client.post(
+        "/ui/connect/complete", form={**form, "oauth_verifier": "good-verifier"}
+    )
+    assert again.status_code == 400
+    page = await text(again)
     assert "Start again from step 1" in page
     assert "Step 1 of 3" in page
 

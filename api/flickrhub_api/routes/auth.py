@@ -6,10 +6,14 @@ redirect) trades it for the access token. ``state`` ties the two ends together:
 optional on ``/complete`` for the earlier system's clients, required on the
 callback, which anyone can make a browser open.
 
-A request token is used once. It is put back only when Flickr could not be
-asked (network, 5xx): the user can then retry with the same verifier. A state
-mismatch puts it back too, so a forged callback cannot burn a user's pending
-authorisation.
+A request token is used once: a completion takes it from the store (atomically,
+so of two concurrent completions only one exchanges it) and it is gone once the
+exchange succeeded. It is put back, with the time it had left (never more), when
+Flickr could not be asked (network, 5xx: the same verifier may be sent again), when
+Flickr refused the verifier (``verifier_invalid``: a mistyped verifier does not use
+up the authorisation, as in the earlier system), and on a state or owner mismatch,
+so a forged callback cannot burn a user's pending authorisation. While one
+completion holds it, another with the same token is answered ``invalid_state_or_token``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from quart_schema import document_querystring, document_response, operation_id, 
 
 from flickrhub_api.context import current_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
-from flickrhub_api.errors import describe, report
+from flickrhub_api.errors import describe, is_refused_verifier, report
 from flickrhub_api.models import (
     AuthCallbackData,
     AuthCallbackQuery,
@@ -89,8 +93,10 @@ def _callback(runtime: Runtime, state: str) -> str:
 #: The statuses of finishing an authorisation, and what they mean there.
 FINISH_NOTES = {
     400: "The request token is unknown, expired, used, or not this caller's, or the state "
-    "does not match (ERR_INVALID_STATE: start again); Flickr refused the verifier "
-    "(ERR_INVALID_STATE or ERR_FLICKR_OAUTH); or a field is invalid (ERR_INVALID_REQUEST)",
+    "does not match (ERR_INVALID_STATE, invalid_state_or_token: start again); Flickr "
+    "refused the verifier (ERR_INVALID_STATE with `details.oauth_problem` "
+    "verifier_invalid: the authorisation stays pending, send the right verifier) or the "
+    "request (ERR_FLICKR_OAUTH); or a field is invalid (ERR_INVALID_REQUEST)",
     502: "Flickr could not be reached (ERR_FLICKR_UNAVAILABLE); the same verifier may be "
     "sent again",
 }
@@ -155,6 +161,7 @@ async def begin_auth(runtime: Runtime, data: AuthStartRequest, owner: str) -> Au
 
 
 async def _put_back(runtime: Runtime, pending: PendingAuth) -> None:
+    """Keep ``pending`` for the time it had left since ``/auth/start``: never longer."""
     left = PENDING_TTL - (utcnow() - pending.created_at).total_seconds()
     if left > 1:
         await runtime.request_tokens.put(pending, left)
@@ -198,7 +205,7 @@ async def finish_auth(
                 consumer, pending.oauth_token, pending.oauth_token_secret, verifier
             )
         except FlickrError as exc:
-            if exc.retryable:
+            if exc.retryable or is_refused_verifier(exc):
                 await _put_back(runtime, pending)
             raise
     except FlickrHubError as exc:

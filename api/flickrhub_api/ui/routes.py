@@ -9,7 +9,7 @@ with DOM text nodes). No inline script or style: the CSP stays ``default-src 'se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,7 @@ from werkzeug.wrappers.response import Response as Redirect
 
 from flickrhub_api.context import authenticated_owner, get_runtime
 from flickrhub_api.envelope import envelope, request_id
-from flickrhub_api.errors import ErrorReply, error_response, report
+from flickrhub_api.errors import ErrorReply, error_response, is_refused_verifier, report
 from flickrhub_api.limits import ClientRateLimiter, retry_after_seconds
 from flickrhub_api.models import AuthStartRequest
 from flickrhub_api.routes.auth import PENDING_TTL, begin_auth, finish_auth
@@ -64,8 +64,10 @@ _LOGIN_LIMITER_KEY = "flickrhub.ui.login_limiter"
 #: What the wizard says instead of an error code a person cannot act on.
 _FRIENDLY = {
     "ERR_INVALID_STATE": "This authorisation request is unknown, has expired or was already "
-    "used (a wrong verifier uses it up too). Start again from step 1.",
+    "used. Start again from step 1.",
 }
+#: Flickr refused the verifier; the authorisation is still pending.
+REFUSED_VERIFIER = "Flickr did not accept this verifier code. Check it and paste it again."
 HTML = "text/html; charset=utf-8"
 #: A page, or a redirect (``quart.redirect`` makes Werkzeug's response).
 Answer = Response | Redirect
@@ -271,6 +273,12 @@ async def connect_complete() -> Response:
         )
     except Exception as exc:
         problem = _problem(exc)
+        if is_refused_verifier(exc):
+            # The request token was kept: the right verifier can still be sent.
+            problem = replace(
+                problem, message=REFUSED_VERIFIER, fields={"oauth_verifier": REFUSED_VERIFIER}
+            )
+            return await _wizard(2, problem.status, problem=problem, started=started)
         if problem.code == "ERR_FLICKR_UNAVAILABLE":
             # The request token was kept: the same verifier can be sent again.
             return await _wizard(2, problem.status, problem=problem, started=started)
