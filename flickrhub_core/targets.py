@@ -102,10 +102,41 @@ class Target(ABC):
         """Run one attempt; return a JSON-serialisable result or raise a JobError."""
 
 
-def flat_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Flickr's arguments are flat text: strings, numbers and booleans (sent as 1/0).
+def param_text(value: Any) -> str | None:
+    """One Flickr argument as the text sent, or None if it cannot be one.
 
-    Nested objects, lists and nulls are refused, with one detail per bad field.
+    What the earlier system's JavaScript sent (``String(value)``), except booleans:
+
+    * strings as they are; integers, and floats that are whole numbers, as integers
+      (``2.0`` is ``"2"``, as in JavaScript, where Python would say ``"2.0"``);
+    * booleans as ``"1"``/``"0"``: Flickr's boolean arguments (``is_public``,
+      ``nojsoncallback``, ...) are 0/1 and do not read ``true``/``false``;
+    * an array of those joined with commas (``["url_m", "owner_name"]`` is
+      ``"url_m,owner_name"``), the form of Flickr's list arguments such as ``extras``.
+
+    Objects, nested arrays and nulls have no such text: None.
+    """
+    if isinstance(value, list):
+        items = [_scalar_text(item) for item in value]
+        return None if None in items else ",".join(str(item) for item in items)
+    return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))  # from 1e21 on, JavaScript writes exponents too
+    if isinstance(value, int | float | str):
+        return str(value)
+    return None
+
+
+def flat_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Flickr's arguments are flat text (:func:`param_text`): strings, numbers,
+    booleans and arrays of those.
+
+    Objects, nested arrays and nulls are refused, with one detail per bad field.
     """
     if len(params) > MAX_PARAMS:
         raise InvalidRequest(
@@ -119,12 +150,14 @@ def flat_params(params: Mapping[str, Any]) -> dict[str, str]:
         if not isinstance(key, str) or not key or len(key) > MAX_PARAM_KEY:
             problems.append({"field": field, "message": "param names must be 1-100 characters"})
             continue
-        if isinstance(value, bool):
-            text = "1" if value else "0"
-        elif isinstance(value, int | float | str):
-            text = str(value)
-        else:
-            problems.append({"field": field, "message": "must be a string, number or boolean"})
+        text = param_text(value)
+        if text is None:
+            problems.append(
+                {
+                    "field": field,
+                    "message": "must be a string, number or boolean, or an array of those",
+                }
+            )
             continue
         if len(text) > MAX_PARAM_VALUE:
             problems.append({"field": field, "message": f"at most {MAX_PARAM_VALUE} characters"})

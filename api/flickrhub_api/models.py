@@ -30,6 +30,11 @@ from flickrhub_core.jobs import JobState
 T = TypeVar("T")
 Perms = Literal["read", "write", "delete"]
 
+_FLICKR_SCALAR: list[dict[str, Any]] = [
+    {"type": "string", "maxLength": 10_000},
+    {"type": "number"},
+    {"type": "boolean"},
+]
 #: What ``params`` documents; :func:`flickrhub_core.targets.flat_params` enforces it
 #: (one error detail per bad field, which pydantic's own messages would not give).
 FlickrParams = Annotated[
@@ -43,9 +48,8 @@ FlickrParams = Annotated[
                     "propertyNames": {"maxLength": 100},
                     "additionalProperties": {
                         "anyOf": [
-                            {"type": "string", "maxLength": 10_000},
-                            {"type": "number"},
-                            {"type": "boolean"},
+                            *_FLICKR_SCALAR,
+                            {"type": "array", "items": {"anyOf": _FLICKR_SCALAR}},
                         ]
                     },
                 },
@@ -163,7 +167,11 @@ class RestRequest(ApiModel):
         "(`requires_method = False`) takes a request without it",
     )
     params: FlickrParams = Field(
-        None, description="Flickr's arguments: strings, numbers or booleans (at most 100)"
+        None,
+        description="Flickr's arguments (at most 100), sent as text: numbers as JavaScript "
+        "writes them (2.0 is 2), booleans as 1/0, arrays comma-separated "
+        '(["url_m", "owner_name"] is url_m,owner_name). FlickrHub sets format=json and '
+        "nojsoncallback=1 itself: those values are accepted and dropped, any other is refused",
     )
     user_id: str = Field(min_length=1, max_length=200)
     callback_url: str | None = Field(

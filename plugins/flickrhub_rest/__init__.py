@@ -15,6 +15,10 @@ METHOD = re.compile(r"^flickr(\.[A-Za-z0-9_]+){1,5}$")
 RESERVED = frozenset(
     {"method", "format", "nojsoncallback", "jsoncallback", "api_key", "api_sig", "auth_token"}
 )
+#: Reserved arguments a client may still send with the value FlickrHub sets (as text,
+#: after :func:`~flickrhub_core.targets.flat_params`): Flickr's examples have them, so
+#: clients copied them. They are dropped.
+SAME_AS_OURS = {"format": "json", "nojsoncallback": "1"}
 
 
 class RestTarget(Target):
@@ -30,8 +34,17 @@ class RestTarget(Target):
             problems.append(
                 {"field": "method", "message": "must be a Flickr method such as flickr.test.echo"}
             )
-        for key in flat:
-            if key in RESERVED or key.startswith("oauth_"):
+        for key, value in list(flat.items()):
+            if SAME_AS_OURS.get(key) == value:
+                del flat[key]
+            elif key in SAME_AS_OURS:
+                problems.append(
+                    {
+                        "field": f"params.{key}",
+                        "message": f"set by FlickrHub: omit it or send {SAME_AS_OURS[key]}",
+                    }
+                )
+            elif key in RESERVED or key.startswith("oauth_"):
                 problems.append({"field": f"params.{key}", "message": "set by FlickrHub"})
         if problems:
             raise InvalidRequest("Invalid request", details=problems)

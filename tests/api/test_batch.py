@@ -185,7 +185,7 @@ async def test_another_owners_user_is_404_too(
 
 
 async def test_validation_comes_before_the_user_check(client: Client, rt: Runtime) -> None:
-    response = await send(client, [call(0, user_id="nobody", params={"x": [1]})])
+    response = await send(client, [call(0, user_id="nobody", params={"x": {"y": 1}})])
     assert response.status_code == 400
     await nothing_queued(rt)
 

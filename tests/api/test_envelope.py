@@ -58,9 +58,14 @@ async def test_a_detail_without_its_fields_name_is_prefixed_with_it(client: Clie
         REST, json={"method": "flickr.test.echo", "user_id": "u", "params": {"tags": {}}}
     )
     error = assert_error(await response.get_json(), "ERR_INVALID_REQUEST")
-    assert error["details"] == ["params.tags: must be a string, number or boolean"]
+    assert error["details"] == [
+        "params.tags: must be a string, number or boolean, or an array of those"
+    ]
     assert error["fields"] == [
-        {"field": "params.tags", "message": "must be a string, number or boolean"}
+        {
+            "field": "params.tags",
+            "message": "must be a string, number or boolean, or an array of those",
+        }
     ]
 
 

@@ -7,6 +7,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from flickrhub_api import create_app
 from flickrhub_api.models import EnqueueData
 from flickrhub_core import Target, TargetContext, hookimpl
@@ -163,11 +165,75 @@ async def test_an_enqueue_checks_the_account_without_reading_its_token(
     assert (await client.post(REST, json=call(user_id="nobody"))).status_code == 404
 
 
-async def test_nested_params_are_refused(client: Client, user: StoredToken) -> None:
-    response = await client.post(REST, json=call(params={"extras": ["a"], "x": None}))
+async def test_objects_nested_arrays_and_nulls_in_params_are_refused(
+    client: Client, user: StoredToken
+) -> None:
+    params = {"o": {"a": 1}, "nested": [["a"]], "holey": ["a", None], "x": None}
+    response = await client.post(REST, json=call(params=params))
     assert response.status_code == 400
     fields = {d["field"] for d in (await response.get_json())["error"]["fields"]}
-    assert fields == {"params.extras", "params.x"}
+    assert fields == {"params.o", "params.nested", "params.holey", "params.x"}
+
+
+async def stored_params(client: Client, rt: Runtime, params: dict[str, Any]) -> dict[str, str]:
+    job = await rt.jobs.get((await enqueue(client, params=params))["job_id"])
+    assert job is not None
+    return job.params
+
+
+async def test_array_params_are_sent_comma_separated(
+    client: Client, rt: Runtime, user: StoredToken
+) -> None:
+    params = {"extras": ["url_m", "owner_name"], "ids": [1, 2.0]}
+    assert await stored_params(client, rt, params) == {"extras": "url_m,owner_name", "ids": "1,2"}
+
+
+async def test_whole_floats_are_sent_as_integers_and_booleans_as_1_or_0(
+    client: Client, rt: Runtime, user: StoredToken
+) -> None:
+    params = {"page": 2.0, "lat": 45.5, "is_public": True, "is_friend": False}
+    assert await stored_params(client, rt, params) == {
+        "page": "2",
+        "lat": "45.5",
+        "is_public": "1",
+        "is_friend": "0",
+    }
+
+
+@pytest.mark.parametrize("nojsoncallback", [1, "1", True])
+async def test_format_json_and_nojsoncallback_1_from_flickrs_examples_are_dropped(
+    client: Client, rt: Runtime, user: StoredToken, nojsoncallback: object
+) -> None:
+    params = {"tags": "cat", "format": "json", "nojsoncallback": nojsoncallback}
+    assert await stored_params(client, rt, params) == {"tags": "cat"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("format", "xml", "params.format: set by FlickrHub: omit it or send json"),
+        ("format", "php_serial", "params.format: set by FlickrHub: omit it or send json"),
+        ("nojsoncallback", 0, "params.nojsoncallback: set by FlickrHub: omit it or send 1"),
+        ("nojsoncallback", "true", "params.nojsoncallback: set by FlickrHub: omit it or send 1"),
+    ],
+)
+async def test_other_values_of_format_and_nojsoncallback_are_refused(
+    client: Client, user: StoredToken, name: str, value: object, message: str
+) -> None:
+    response = await client.post(REST, json=call(params={name: value}))
+    assert response.status_code == 400
+    assert (await response.get_json())["error"]["details"] == [message]
+
+
+@pytest.mark.parametrize(
+    "name", ["api_key", "api_sig", "auth_token", "oauth_token", "jsoncallback", "method"]
+)
+async def test_params_flickrhub_sets_are_refused(
+    client: Client, user: StoredToken, name: str
+) -> None:
+    response = await client.post(REST, json=call(params={name: "x"}))
+    assert response.status_code == 400
+    assert (await response.get_json())["error"]["details"] == [f"params.{name}: set by FlickrHub"]
 
 
 async def test_missing_method_is_the_earlier_systems_message(

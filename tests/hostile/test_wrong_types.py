@@ -29,7 +29,7 @@ WRONG: list[tuple[str, Any, str]] = [
     ("params", ["a", "b"], "params"),
     ("params", 42, "params"),
     ("params", {"nested": {"a": "b"}}, "params.nested"),
-    ("params", {"list": [1, 2]}, "params.list"),
+    ("params", {"list": [[1, 2]]}, "params.list"),
     ("params", {"null": None}, "params.null"),
     ("target", 42, "target"),
     ("target", ["rest"], "target"),
