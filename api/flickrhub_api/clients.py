@@ -17,8 +17,9 @@ Some paths need no key: probes and metrics (``/metrics`` exposes only counts and
 queue depths; keeping it off the public network is the operator's job, as for
 any scrape target), the OpenAPI document and its docs page, the OAuth callback
 (the browser Flickr sends back carries no key: the pending authorisation's owner,
-bound by ``state``, is used instead) and the web UI's pages and assets, which
-authenticate through their own session.
+bound by ``state``, is used instead), the web UI's pages and assets, which
+authenticate through their own session, and ``/__config.js`` (the API's base URL,
+which a page needs before it has any key).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ EXEMPT_PATHS = frozenset(
         "/api/v1/auth/callback",
         "/",
         "/ui",
+        "/__config.js",
     }
 )
 EXEMPT_PREFIXES = ("/ui/", "/static/")
