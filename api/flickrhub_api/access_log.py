@@ -30,7 +30,7 @@ async def _finished(response: Response) -> Response:
     method: str = req.method
     path: str = req.path
     status = response.status_code
-    # The rule's template (``/api/v1/jobs/<job_id>``), never the path: bounded labels.
+    # The rule's template (``/api/v1/flickr/jobs/<job_id>``), never the path: bounded labels.
     rule = req.url_rule
     route = rule.rule if rule is not None else None
     metrics.observe_request(method, route, status, seconds)
