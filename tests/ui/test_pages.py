@@ -235,14 +235,20 @@ async def test_the_wizard_shows_errors_as_sentences(
     assert "hunter2" not in page  # a secret is never sent back
 
 
-async def test_a_wrong_verifier_can_be_corrected_on_the_same_step(
-    client: Client, fake_flickr: FakeFlickr
-) -> None:
+async def wizard_at_step_two(client: Client) -> dict[str, str]:
+    """Start the wizard (the fake Flickr's request token ``req-1``); the fields step 2
+    posts back, without the verifier."""
     token = csrf_of(await get_page(client, "/ui/connect"))
     page = await text(await client.post("/ui/connect", form={"csrf_token": token}))
     state = re.search(r'name="state" value="([^"]+)"', page)
     assert state is not None
-    form = {"csrf_token": token, "oauth_token": "req-1", "state": state.group(1)}
+    return {"csrf_token": token, "oauth_token": "req-1", "state": state.group(1)}
+
+
+async def test_a_wrong_verifier_can_be_corrected_on_the_same_step(
+    client: Client, fake_flickr: FakeFlickr
+) -> None:
+    form = await wizard_at_step_two(client)
     empty = await client.post("/ui/connect/complete", form={**form, "oauth_verifier": " "})
     assert empty.status_code == 400
     assert "Paste the verifier code" in await text(empty)
@@ -262,11 +268,7 @@ async def test_a_wrong_verifier_can_be_corrected_on_the_same_step(
 async def test_a_used_authorisation_means_starting_again(
     client: Client, fake_flickr: FakeFlickr
 ) -> None:
-    token = csrf_of(await get_page(client, "/ui/connect"))
-    page = await text(await client.post("/ui/connect", form={"csrf_token": token}))
-    state = re.search(r'name="state" value="([^"]+)"', page)
-    assert state is not None
-    form = {"csrf_token": token, "oauth_token": "req-1", "state": state.group(1)}
+    form = await wizard_at_step_two(client)
     done = await client.post(
         "/ui/connect/complete", form={**form, "oauth_verifier": "good-verifier"}
     )
