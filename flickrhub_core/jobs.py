@@ -65,6 +65,9 @@ class Job(BaseModel):
     result: Any = None
     error: dict[str, Any] | None = None
     from_cache: bool = False
+    #: Whole seconds the cached answer had left when it was served (caches that tell:
+    #: ``CacheTTL``); None unless ``from_cache``.
+    cache_ttl_seconds: int | None = None
     dead_lettered: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -155,7 +158,12 @@ class Job(BaseModel):
             "replayed_by": self.replayed_by,
         }
         if self.state is JobState.COMPLETED:
-            view["returnvalue"] = {"from_cache": self.from_cache, "flickr": self.result}
+            # The earlier system's keys, in its order.
+            returnvalue: dict[str, Any] = {"from_cache": self.from_cache}
+            if self.cache_ttl_seconds is not None:
+                returnvalue["cache_ttl_seconds"] = self.cache_ttl_seconds
+            returnvalue["flickr"] = self.result
+            view["returnvalue"] = returnvalue
         if self.error is not None:
             view["failedReason"] = self.error.get("message")
         return view

@@ -206,14 +206,19 @@ class MemoryCache:
         self._max = max_entries
 
     async def get(self, user_id: str, key: str) -> bytes | None:
+        found = await self.get_with_ttl(user_id, key)
+        return None if found is None else found[0]
+
+    async def get_with_ttl(self, user_id: str, key: str) -> tuple[bytes, float] | None:
         entry = self._entries.get((user_id, key))
         if entry is None:
             return None
         expires, value = entry
-        if expires <= time.monotonic():
+        left = expires - time.monotonic()
+        if left <= 0:
             del self._entries[(user_id, key)]
             return None
-        return value
+        return value, left
 
     async def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
         self._entries[(user_id, key)] = (time.monotonic() + ttl, value)

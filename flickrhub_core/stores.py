@@ -308,6 +308,23 @@ class Cache(Protocol):
 
 
 @runtime_checkable
+class CacheTTL(Protocol):
+    """A :class:`Cache` that also tells how long a hit has left, which the job shows
+    as ``returnvalue.cache_ttl_seconds`` (as the earlier system did)."""
+
+    async def get_with_ttl(self, user_id: str, key: str) -> tuple[bytes, float] | None:
+        """The value and the seconds it has left, or None on a miss (counted as ``get``)."""
+
+
+async def cache_lookup(cache: Cache, user_id: str, key: str) -> tuple[bytes, float | None] | None:
+    """A cached answer and the seconds it has left (None from a cache that does not tell)."""
+    if isinstance(cache, CacheTTL):
+        return await cache.get_with_ttl(user_id, key)
+    value = await cache.get(user_id, key)
+    return None if value is None else (value, None)
+
+
+@runtime_checkable
 class RequestTokenStore(Protocol):
     """OAuth request tokens waiting for the user's approval (short-lived)."""
 

@@ -447,7 +447,11 @@ class JobView(BaseModel):
     error: dict[str, Any] | None = Field(
         None, description="code, message, retryable (and flickr_code, http_status) once failed"
     )
-    returnvalue: Any = None
+    returnvalue: Any = Field(
+        None,
+        description="Once completed, the earlier system's {from_cache, cache_ttl_seconds "
+        "(on a cache hit: whole seconds the cached answer had left), flickr}",
+    )
     failedReason: str | None = None  # the earlier system's name
     from_cache: bool = False
     dead_lettered: bool = False

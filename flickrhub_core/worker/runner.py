@@ -57,6 +57,7 @@ from flickrhub_core.errors import (
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
+from flickrhub_core.stores import cache_lookup
 from flickrhub_core.targets import Target, TargetContext
 from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_core.worker.session import UserFlickr, is_rate_limited, rate_limit_pause
@@ -158,13 +159,15 @@ class JobRunner:
         )
         key = cache_key(job) if ttl else ""
         if ttl:
-            cached = await self.rt.cache.get(job.user_id, key)
+            cached = await cache_lookup(self.rt.cache, job.user_id, key)
             metrics.child(metrics.CACHE, "hit" if cached is not None else "miss").inc()
             if cached is not None:
                 self.log.info(
                     "cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method
                 )
-                return await self._complete(job, json.loads(cached), from_cache=True)
+                value, left = cached
+                job.cache_ttl_seconds = None if left is None else round(left)
+                return await self._complete(job, json.loads(value), from_cache=True)
             self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
 
         try:
@@ -337,6 +340,8 @@ class JobRunner:
         job.result = result
         job.error = None
         job.from_cache = from_cache
+        if not from_cache:
+            job.cache_ttl_seconds = None
         job.progress = None
         job.started_at = job.started_at or utcnow()
         job.finished_at = utcnow()

@@ -22,16 +22,17 @@ from redis.asyncio import Redis
 
 from flickrhub_redis._client import Keys, text
 
-# KEYS: generation, stats. ARGV: entry prefix, key.
+# KEYS: generation, stats. ARGV: entry prefix, key. Returns {value, ms left} or nil.
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-local value = redis.call('GET', ARGV[1] .. gen .. ':' .. ARGV[2])
+local entry = ARGV[1] .. gen .. ':' .. ARGV[2]
+local value = redis.call('GET', entry)
 if value then
   redis.call('HINCRBY', KEYS[2], 'hits', 1)
-else
-  redis.call('HINCRBY', KEYS[2], 'misses', 1)
+  return {value, redis.call('PTTL', entry)}
 end
-return value
+redis.call('HINCRBY', KEYS[2], 'misses', 1)
+return false
 """
 
 # KEYS: generation. ARGV: entry prefix, key, value, ttl in ms.
@@ -43,7 +44,8 @@ return 1
 
 
 class RedisCache:
-    """:class:`~flickrhub_core.stores.Cache` on Redis, invalidated per user in O(1)."""
+    """:class:`~flickrhub_core.stores.Cache` (and ``CacheTTL``) on Redis, invalidated
+    per user in O(1)."""
 
     def __init__(self, client: Redis, prefix: str) -> None:
         self._r = client
@@ -52,13 +54,19 @@ class RedisCache:
         self._set = client.register_script(_SET)
 
     async def get(self, user_id: str, key: str) -> bytes | None:
-        value = await self._get(
+        found = await self.get_with_ttl(user_id, key)
+        return None if found is None else found[0]
+
+    async def get_with_ttl(self, user_id: str, key: str) -> tuple[bytes, float] | None:
+        found = await self._get(
             keys=[self._keys.cache_generation(user_id), self._keys.cache_stats()],
             args=[self._keys.cache_entry_prefix(user_id), key],
         )
-        if value is None:
+        if not found:
             return None
-        return value if isinstance(value, bytes) else str(value).encode()
+        value, left_ms = found
+        value = value if isinstance(value, bytes) else str(value).encode()
+        return value, max(0, int(left_ms)) / 1000
 
     async def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
         if ttl <= 0:

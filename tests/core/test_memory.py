@@ -54,6 +54,19 @@ async def test_cache_entry_expires_after_its_ttl() -> None:
     assert await cache.get("u", "k") is None
 
 
+async def test_a_cache_hit_tells_the_time_it_has_left() -> None:
+    cache = MemoryCache()
+    await cache.set("u", "k", b"v", ttl=60)
+
+    found = await cache.get_with_ttl("u", "k")
+
+    assert found is not None
+    value, left = found
+    assert value == b"v"
+    assert 59 < left <= 60
+    assert await cache.get_with_ttl("u", "other") is None
+
+
 async def test_cache_invalidation_forgets_only_that_user() -> None:
     cache = MemoryCache()
     await cache.set("u1", "k", b"1", ttl=60)

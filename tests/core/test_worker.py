@@ -215,6 +215,19 @@ async def test_read_is_served_from_cache_the_second_time(rt: Runtime, host: Work
     assert CachedRead.calls == 1
 
 
+async def test_a_cache_hit_shows_the_time_the_answer_has_left(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    CachedRead.script = [{"photos": 1}]
+    first = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+    second = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+
+    assert "cache_ttl_seconds" not in first.status_view()["returnvalue"]
+    returnvalue = second.status_view()["returnvalue"]
+    assert list(returnvalue) == ["from_cache", "cache_ttl_seconds", "flickr"]
+    assert 59 <= returnvalue["cache_ttl_seconds"] <= 60  # CachedRead caches for 60 s
+
+
 async def test_cache_is_per_user(rt: Runtime, host: WorkerHost) -> None:
     await rt.tokens.put(
         StoredToken(

@@ -25,6 +25,18 @@ async def test_set_then_get_and_a_miss(cache: RedisCache) -> None:
     assert await cache.get("u1", "k2") is None
 
 
+async def test_a_hit_tells_the_time_it_has_left(cache: RedisCache) -> None:
+    await cache.set("u1", "k", b"answer", ttl=60)
+
+    found = await cache.get_with_ttl("u1", "k")
+
+    assert found is not None
+    value, left = found
+    assert value == b"answer"
+    assert 59 < left <= 60
+    assert await cache.get_with_ttl("u1", "missing") is None
+
+
 async def test_entries_expire_with_their_ttl(cache: RedisCache, client: Redis, prefix: str) -> None:
     await cache.set("u1", "short", b"1", 0.15)
     await cache.set("u1", "long", b"2", 60)
