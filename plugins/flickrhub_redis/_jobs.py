@@ -52,9 +52,7 @@ from flickrhub_core.jobs import FINISHED_STATES, Job, JobState
 from flickrhub_core.stores import JobQuery
 from flickrhub_redis._client import Keys, text
 
-#: A listing reads at most this many ids per wanted job, so a filter that matches
-#: nothing costs bounded work instead of a scan of the owner's whole history.
-SCAN_FACTOR = 20
+#: Ids a listing reads per round trip, at most (it starts at the page size asked for).
 MAX_PAGE = 500
 #: A claim that no ``save`` follows (the API died in between) frees itself after this.
 CLAIM_TTL = 3600.0
@@ -351,7 +349,9 @@ class RedisJobStore:
     async def list(self, query: JobQuery) -> list[Job]:
         """In ``query``'s order (newest first, then id). The time bounds become a score
         range, so a cursor page costs the same however deep it is; the other filters
-        run here on pages of ids, reading at most ``SCAN_FACTOR * limit`` of them."""
+        run here on pages of ids, read until ``limit`` jobs match or the index ends: a
+        filter that matches few jobs reads that much more of it (at most the
+        ``max_listed`` ids it keeps), but a page never misses a job that matches."""
         if query.limit <= 0:
             return []
         if query.batch_id is not None:
@@ -359,16 +359,14 @@ class RedisJobStore:
         owner = query.owner
         jobs_key = self._keys.dead(owner) if query.in_dlq else self._keys.jobs(owner)
         high, low = _score_range(query)
-        budget = query.limit * SCAN_FACTOR
         page = query.limit
         offset = 0
         seen: set[str] = set()
         gone: list[str] = []
         out: list[Job] = []
-        while offset < budget and len(out) < query.limit:
-            count = min(page, budget - offset)
+        while len(out) < query.limit:
             raw_ids = await self._r.zrange(
-                jobs_key, high, low, desc=True, byscore=True, offset=offset, num=count
+                jobs_key, high, low, desc=True, byscore=True, offset=offset, num=page
             )
             if not raw_ids:
                 break
