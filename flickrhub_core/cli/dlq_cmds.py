@@ -3,8 +3,10 @@
 Clients of the admin routes (``/api/v1/admin/dlq``), like ``flickrhub call``: they
 speak HTTP (``--api URL``, ``--client-key KEY``) and see the dead letters of the API
 client whose key they send. Tables go to stdout (``--json`` prints the API's answer
-instead), notes to stderr. A replay or purge that leaves some jobs as they were
-(replayed already, account disconnected, ...) lists them on stderr and exits 1.
+instead), notes to stderr. A replay or purge of several jobs (or ``--all``) that leaves
+some as they were (replayed already, account disconnected, ...) lists them on stderr
+and exits 1; of one job, it is that job's error, on one line, with exit status 2 like
+every other error.
 """
 
 from __future__ import annotations
