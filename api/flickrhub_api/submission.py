@@ -94,12 +94,22 @@ def idempotency_key() -> str | None:
     return value
 
 
-def _same_request(first: Job, job: Job) -> bool:
-    return (first.target, first.method, first.params, first.user_id) == (
+def same_request(first: Job, job: Job) -> bool:
+    """Whether ``job`` asks for what ``first`` asked for (a retry under one
+    ``Idempotency-Key``): every field the client sent counts, but the callback secret
+    (stored encrypted, so not comparable) and an upload's photo (sent again)."""
+    return _request_of(first) == _request_of(job)
+
+
+def _request_of(job: Job) -> tuple[object, ...]:
+    return (
         job.target,
         job.method,
         job.params,
         job.user_id,
+        job.callback_url,
+        job.meta,
+        job.cache_bypass,
     )
 
 
@@ -162,7 +172,7 @@ async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
         first = await runtime.jobs.find_idempotent(job.owner, key)
         if first is None:
             return await runtime.enqueue(job, max_pending=cap), False
-    if not _same_request(first, job):
+    if not same_request(first, job):
         raise Conflict(
             "this Idempotency-Key was used for a different request",
             details={"job_id": first.id},

@@ -333,6 +333,21 @@ async def test_idempotency_key_reused_for_another_request_is_a_409(
     assert (await response.get_json())["error"]["code"] == "ERR_CONFLICT"
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"callback_url": "https://x.test/other"}, {"meta": {"page": 3}}, {"cache": False}],
+    ids=["callback_url", "meta", "cache"],
+)
+async def test_idempotency_key_with_another_callback_meta_or_cache_is_a_409(
+    client: Client, user: StoredToken, change: dict[str, Any]
+) -> None:
+    headers = {"Idempotency-Key": "order-44"}
+    first = call(callback_url="https://x.test/cb", meta={"page": 2})
+    assert (await client.post(REST, json=first, headers=headers)).status_code == 202
+    response = await client.post(REST, json={**first, **change}, headers=headers)
+    assert response.status_code == 409
+
+
 async def test_get_job_answers_its_state(client: Client, user: StoredToken) -> None:
     data = await enqueue(client)
     response = await client.get(f"/api/v1/flickr/jobs/{data['job_id']}")

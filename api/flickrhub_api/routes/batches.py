@@ -45,6 +45,7 @@ from flickrhub_api.submission import (
     idempotency_key,
     new_job,
     require_user,
+    same_request,
 )
 from flickrhub_api.validation import json_body, parse_model
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
@@ -129,11 +130,8 @@ async def _validated(runtime: Runtime, calls: Sequence[BatchCall]) -> list[Job]:
 
 
 def _same_calls(first: Sequence[Job], jobs: Sequence[Job]) -> bool:
-    def request_of(job: Job) -> tuple[object, ...]:
-        return (job.target, job.method, job.params, job.user_id)
-
     return len(first) == len(jobs) and all(
-        request_of(a) == request_of(b) for a, b in zip(first, jobs, strict=True)
+        same_request(a, b) for a, b in zip(first, jobs, strict=True)
     )
 
 
