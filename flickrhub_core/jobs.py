@@ -66,7 +66,7 @@ class Job(BaseModel):
     error: dict[str, Any] | None = None
     from_cache: bool = False
     #: Whole seconds the cached answer had left when it was served (caches that tell:
-    #: ``CacheTTL``); None unless ``from_cache``.
+    #: ``GuardedCache``); None unless ``from_cache``.
     cache_ttl_seconds: int | None = None
     dead_lettered: bool = False
     created_at: datetime = Field(default_factory=utcnow)

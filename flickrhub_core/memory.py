@@ -23,7 +23,7 @@ from flickrhub_core.errors import (
     QueueFull,
 )
 from flickrhub_core.jobs import Job
-from flickrhub_core.stores import BlobInfo, JobQuery, PendingAuth, StoredToken
+from flickrhub_core.stores import BlobInfo, CacheRead, JobQuery, PendingAuth, StoredToken
 
 BLOB_CHUNK = 64 * 1024
 
@@ -199,26 +199,27 @@ class MemoryBlobStore:
 
 
 class MemoryCache:
-    """Per-user response cache with TTLs and a bounded size (oldest entries go first)."""
+    """Per-user response cache with TTLs and a bounded size (oldest entries go first);
+    a :class:`~flickrhub_core.stores.GuardedCache`."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._entries: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._max = max_entries
+        #: Per user, how many times their reads were invalidated (a ``GuardedCache``).
+        self._generations: dict[str, int] = {}
 
     async def get(self, user_id: str, key: str) -> bytes | None:
-        found = await self.get_with_ttl(user_id, key)
-        return None if found is None else found[0]
+        return (await self.read(user_id, key)).value
 
-    async def get_with_ttl(self, user_id: str, key: str) -> tuple[bytes, float] | None:
+    async def read(self, user_id: str, key: str) -> CacheRead:
         entry = self._entries.get((user_id, key))
-        if entry is None:
-            return None
-        expires, value = entry
-        left = expires - time.monotonic()
-        if left <= 0:
+        if entry is not None:
+            expires, value = entry
+            left = expires - time.monotonic()
+            if left > 0:
+                return CacheRead(value, seconds_left=left)
             del self._entries[(user_id, key)]
-            return None
-        return value, left
+        return CacheRead(None, generation=str(self._generations.get(user_id, 0)))
 
     async def set(self, user_id: str, key: str, value: bytes, ttl: float) -> None:
         self._entries[(user_id, key)] = (time.monotonic() + ttl, value)
@@ -226,7 +227,16 @@ class MemoryCache:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
+    async def set_if_current(
+        self, user_id: str, key: str, value: bytes, ttl: float, generation: str
+    ) -> bool:
+        if str(self._generations.get(user_id, 0)) != generation:
+            return False
+        await self.set(user_id, key, value, ttl)
+        return True
+
     async def invalidate_user(self, user_id: str) -> None:
+        self._generations[user_id] = self._generations.get(user_id, 0) + 1
         for entry_key in [k for k in self._entries if k[0] == user_id]:
             del self._entries[entry_key]
 

@@ -307,21 +307,49 @@ class Cache(Protocol):
         """Forget every cached read of one user (after that user's write)."""
 
 
+@dataclass(frozen=True)
+class CacheRead:
+    """What a read of the cache found: on a hit the value and the seconds it has left
+    (None from a cache that does not tell); on a miss the user's cache generation
+    (None from a cache without generations), to store the answer with."""
+
+    value: bytes | None
+    seconds_left: float | None = None
+    generation: str | None = None
+
+
 @runtime_checkable
-class CacheTTL(Protocol):
-    """A :class:`Cache` that also tells how long a hit has left, which the job shows
-    as ``returnvalue.cache_ttl_seconds`` (as the earlier system did)."""
+class GuardedCache(Protocol):
+    """A :class:`Cache` whose reads say how long a hit has left (shown as
+    ``returnvalue.cache_ttl_seconds``, as the earlier system did) and whose writes are
+    dropped when the user's reads were invalidated since the miss: a read that was
+    answered before a write of the same user finished must not be cached after it."""
 
-    async def get_with_ttl(self, user_id: str, key: str) -> tuple[bytes, float] | None:
-        """The value and the seconds it has left, or None on a miss (counted as ``get``)."""
+    async def read(self, user_id: str, key: str) -> CacheRead:
+        """Like ``get``, counted the same way."""
+
+    async def set_if_current(
+        self, user_id: str, key: str, value: bytes, ttl: float, generation: str
+    ) -> bool:
+        """``set``, unless the user's generation is no longer ``generation``; whether set."""
 
 
-async def cache_lookup(cache: Cache, user_id: str, key: str) -> tuple[bytes, float | None] | None:
-    """A cached answer and the seconds it has left (None from a cache that does not tell)."""
-    if isinstance(cache, CacheTTL):
-        return await cache.get_with_ttl(user_id, key)
-    value = await cache.get(user_id, key)
-    return None if value is None else (value, None)
+async def cache_read(cache: Cache, user_id: str, key: str) -> CacheRead:
+    """Read ``cache`` the richest way it can."""
+    if isinstance(cache, GuardedCache):
+        return await cache.read(user_id, key)
+    return CacheRead(await cache.get(user_id, key))
+
+
+async def cache_store(
+    cache: Cache, user_id: str, key: str, value: bytes, ttl: float, missed: CacheRead
+) -> None:
+    """Store an answer fetched after the miss ``missed``: only if the user's cached
+    reads were not invalidated since, where the cache can tell."""
+    if missed.generation is not None and isinstance(cache, GuardedCache):
+        await cache.set_if_current(user_id, key, value, ttl, missed.generation)
+    else:
+        await cache.set(user_id, key, value, ttl)
 
 
 @runtime_checkable

@@ -57,7 +57,7 @@ from flickrhub_core.errors import (
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
-from flickrhub_core.stores import cache_lookup
+from flickrhub_core.stores import CacheRead, cache_read, cache_store
 from flickrhub_core.targets import Target, TargetContext
 from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_core.worker.session import UserFlickr, is_rate_limited, rate_limit_pause
@@ -158,16 +158,17 @@ class JobRunner:
             else (target.cache_ttl(job, self.rt.settings))
         )
         key = cache_key(job) if ttl else ""
+        cached = CacheRead(None)
         if ttl:
-            cached = await cache_lookup(self.rt.cache, job.user_id, key)
-            metrics.child(metrics.CACHE, "hit" if cached is not None else "miss").inc()
-            if cached is not None:
+            cached = await cache_read(self.rt.cache, job.user_id, key)
+            metrics.child(metrics.CACHE, "hit" if cached.value is not None else "miss").inc()
+            if cached.value is not None:
                 self.log.info(
                     "cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method
                 )
-                value, left = cached
+                left = cached.seconds_left
                 job.cache_ttl_seconds = None if left is None else round(left)
-                return await self._complete(job, json.loads(value), from_cache=True)
+                return await self._complete(job, json.loads(cached.value), from_cache=True)
             self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
 
         try:
@@ -195,7 +196,8 @@ class JobRunner:
             )
         if ttl:
             try:
-                await self.rt.cache.set(job.user_id, key, encoded, ttl)
+                # Not if a write of this user finished since the miss (the cache tells).
+                await cache_store(self.rt.cache, job.user_id, key, encoded, ttl, cached)
             except Exception as exc:  # a read not cached is only a later miss
                 self.log.warning("cache_store_failed", job_id=job.id, error=type(exc).__name__)
         if target.is_write(job):

@@ -58,13 +58,28 @@ async def test_a_cache_hit_tells_the_time_it_has_left() -> None:
     cache = MemoryCache()
     await cache.set("u", "k", b"v", ttl=60)
 
-    found = await cache.get_with_ttl("u", "k")
+    found = await cache.read("u", "k")
 
-    assert found is not None
-    value, left = found
-    assert value == b"v"
-    assert 59 < left <= 60
-    assert await cache.get_with_ttl("u", "other") is None
+    assert found.value == b"v"
+    assert found.seconds_left is not None and 59 < found.seconds_left <= 60
+    assert (await cache.read("u", "other")).value is None
+
+
+async def test_an_answer_is_not_cached_once_the_users_reads_were_invalidated_since_the_miss() -> (
+    None
+):
+    cache = MemoryCache()
+    missed = await cache.read("u", "k")
+    assert missed.generation is not None
+
+    await cache.invalidate_user("u")  # a write of this user finished meanwhile
+
+    assert await cache.set_if_current("u", "k", b"stale", 60, missed.generation) is False
+    assert await cache.get("u", "k") is None
+    again = await cache.read("u", "k")
+    assert again.generation is not None
+    assert await cache.set_if_current("u", "k", b"fresh", 60, again.generation) is True
+    assert await cache.get("u", "k") == b"fresh"
 
 
 async def test_cache_invalidation_forgets_only_that_user() -> None:

@@ -21,7 +21,8 @@ from tests.helpers import connected_token, finished, started, targets_plugin, wo
 
 
 class Scripted(Target):
-    """Runs a script of outcomes: an exception to raise or a value to return."""
+    """Runs a script of outcomes: an exception to raise, a value to return, or a future
+    whose value to return once the test sets it."""
 
     name = "scripted"
     script: ClassVar[list[Any]] = []
@@ -34,6 +35,8 @@ class Scripted(Target):
             raise step
         if step == "hang":
             await asyncio.sleep(3600)
+        if isinstance(step, asyncio.Future):
+            return await step
         return step
 
 
@@ -251,6 +254,23 @@ async def test_write_invalidates_the_users_cached_reads(rt: Runtime, host: Worke
     await finished(rt, (await submit(rt, target="write", method="w")).id)
     again = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
     assert (again.from_cache, again.result) == (False, {"v": 2})
+
+
+async def test_a_read_answered_before_a_write_finished_is_not_cached_after_it(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    answer: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+    CachedRead.script = [answer, {"v": "after the write"}]
+    read = await submit(rt, target="cachedread", method="m")
+    while CachedRead.calls == 0:  # the read has missed the cache and is at Flickr
+        await asyncio.sleep(0.01)
+    await finished(rt, (await submit(rt, target="write", method="w")).id)
+    answer.set_result({"v": "before the write"})  # Flickr's answer, from before the write
+    assert (await finished(rt, read.id)).result == {"v": "before the write"}
+
+    again = await finished(rt, (await submit(rt, target="cachedread", method="m")).id)
+
+    assert (again.from_cache, again.result) == (False, {"v": "after the write"})
 
 
 async def test_failed_read_is_not_cached(rt: Runtime, host: WorkerHost) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
-from flickrhub_core.stores import Cache
+from flickrhub_core.stores import Cache, GuardedCache
 from flickrhub_redis import Keys, RedisCache
 
 
@@ -26,15 +26,30 @@ async def test_set_then_get_and_a_miss(cache: RedisCache) -> None:
 
 
 async def test_a_hit_tells_the_time_it_has_left(cache: RedisCache) -> None:
+    assert isinstance(cache, GuardedCache)
     await cache.set("u1", "k", b"answer", ttl=60)
 
-    found = await cache.get_with_ttl("u1", "k")
+    found = await cache.read("u1", "k")
 
-    assert found is not None
-    value, left = found
-    assert value == b"answer"
-    assert 59 < left <= 60
-    assert await cache.get_with_ttl("u1", "missing") is None
+    assert found.value == b"answer"
+    assert found.seconds_left is not None and 59 < found.seconds_left <= 60
+    assert (await cache.read("u1", "missing")).value is None
+
+
+async def test_an_answer_is_not_cached_once_the_users_reads_were_invalidated_since_the_miss(
+    cache: RedisCache,
+) -> None:
+    missed = await cache.read("u1", "k")
+    assert missed.generation == "0"
+
+    await cache.invalidate_user("u1")  # a write of this user finished meanwhile
+
+    assert await cache.set_if_current("u1", "k", b"stale", 60, missed.generation) is False
+    assert await cache.get("u1", "k") is None
+    again = await cache.read("u1", "k")
+    assert again.generation == "1"
+    assert await cache.set_if_current("u1", "k", b"fresh", 60, again.generation) is True
+    assert await cache.get("u1", "k") == b"fresh"
 
 
 async def test_entries_expire_with_their_ttl(cache: RedisCache, client: Redis, prefix: str) -> None:
