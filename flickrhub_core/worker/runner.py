@@ -71,6 +71,8 @@ PROGRESS_INTERVAL = 0.5
 OUTCOME_STORE_TIMEOUT = 30.0
 #: First and longest pause (seconds) between two of those tries.
 OUTCOME_STORE_WAIT = (0.1, 2.0)
+#: Seconds a stopping worker gives the save that undoes an attempt that sent nothing.
+GIVE_BACK_SECONDS = 2.0
 
 
 class Outcome(StrEnum):
@@ -258,6 +260,11 @@ class JobRunner:
         )
         try:
             return await target.execute(ctx)
+        except asyncio.CancelledError:
+            # The worker stopping (a cancel request ends the job cancelled instead).
+            if session.awaiting_first_slot and not watch.requested:
+                await self._give_back(job, previous)
+            raise
         except JobCancelled:
             raise
         except JobError as exc:
@@ -301,6 +308,19 @@ class JobRunner:
             metrics.child(metrics.RETRIES, job.target).inc()
             await self.rt.emit("job_retrying", job, JobState.RUNNING)
         raise failure
+
+    async def _give_back(self, job: Job, previous: JobState) -> None:
+        """The worker stopped (a drain) while the attempt's first Flickr request waited
+        for the rate limiter (after a 429, every worker waits a minute or more): store
+        the job as it was before the attempt, so its redelivered message runs it as
+        untried, an upload included, instead of counting an attempt that sent nothing
+        or calling its outcome unknown. Best effort, within :data:`GIVE_BACK_SECONDS`:
+        if the store does not answer, the job stays ``running``, as for a worker that
+        died."""
+        job.attempts -= 1
+        job.state = previous
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.rt.jobs.save(job), GIVE_BACK_SECONDS)
 
     def _progress_reporter(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[None]]:
         last = 0.0

@@ -435,3 +435,48 @@ async def test_a_job_another_worker_completed_is_not_dead_lettered_here(
     assert done.state is JobState.COMPLETED and done.result == {"ok": "by the other worker"}
     assert "job_dead" not in seen
     assert await rt.broker.peek_dead() == []
+
+
+class HangingLimiter:
+    """A rate limiter whose slot never comes (as after a long Flickr 429 back-off)."""
+
+    async def acquire(self, key: str) -> float:
+        await asyncio.sleep(3600)
+        return 0.0
+
+    async def back_off(self, key: str, seconds: float) -> None:
+        pass
+
+
+class Upload(Target):
+    """Sends one request through the paced session, as the upload target does."""
+
+    name = "paced_upload"
+    idempotent = False
+
+    async def execute(self, ctx: TargetContext) -> Any:
+        return await ctx.flickr.call("flickr.test.echo", {})
+
+
+async def test_a_drain_gives_back_an_attempt_that_sent_nothing(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    @hookimpl
+    def rate_limiter(runtime: Runtime) -> HangingLimiter:
+        return HangingLimiter()
+
+    limiter = types.ModuleType("hanging_limiter")
+    limiter.rate_limiter = rate_limiter  # type: ignore[attr-defined]
+    runtime = make_runtime(targets_plugin(Upload()), ("hanging_limiter", limiter))
+    async with started(runtime):
+        job = await submit(runtime, target="paced_upload")
+        host = WorkerHost(runtime, concurrency=1)
+        await host.start()
+        while (await runtime.jobs.get(job.id)).state is not JobState.RUNNING:  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+
+        await host.stop(grace=0.1)  # the upload still waits for the rate limiter
+
+        stored = await runtime.jobs.get(job.id)
+    assert stored is not None
+    assert (stored.state, stored.attempts) == (JobState.QUEUED, 0)
