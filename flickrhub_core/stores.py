@@ -201,6 +201,22 @@ class CancelRequests(Protocol):
 
 
 @runtime_checkable
+class IdempotencyClaims(Protocol):
+    """Optional job-store capability: reserve an ``Idempotency-Key`` atomically, so two
+    API processes that get the first request with one key at the same instant make
+    one job (the API's enqueue uses it; without it, a lock per process orders them)."""
+
+    async def claim_idempotency(
+        self, owner: str, key: str, job_id: str, *, ttl: float | None = ...
+    ) -> str | None:
+        """Reserve ``key`` for ``job_id`` until the job's ``save`` (or ``ttl`` seconds):
+        None when the claim is ours, else the id of the job holding the key."""
+
+    async def release_idempotency(self, owner: str, key: str, job_id: str) -> None:
+        """Free ``key`` if ``job_id`` still holds it (its job was not made after all)."""
+
+
+@runtime_checkable
 class JobLeases(Protocol):
     """Optional :class:`JobStore` capability: which worker is running a job right now.
 

@@ -5,7 +5,9 @@ shared by every route that enqueues (REST calls, uploads, replaces)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,7 +21,7 @@ from flickrhub_api.openapi import header_parameter, link
 from flickrhub_core.errors import Conflict, InvalidRequest, NotFound
 from flickrhub_core.jobs import Job
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import StoredToken
+from flickrhub_core.stores import IdempotencyClaims, StoredToken
 from flickrhub_core.webhooks import encrypt_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,11 +57,17 @@ ENQUEUE_NOTES = {
 JOBS_PATH = "/api/v1/flickr/jobs"
 
 #: One lock per (owner, key) while a request with that key is being handled, so two
-#: concurrent retries of one request in this process create one job. Processes
-#: sharing a job store can still race; the store has no atomic claim yet.
+#: concurrent retries of one request in this process create one job. Across processes
+#: sharing a job store that has :class:`~flickrhub_core.stores.IdempotencyClaims`
+#: (Redis), the first to claim the key makes the job and the others answer with it.
 _key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
     weakref.WeakValueDictionary()
 )
+#: Seconds a claim holds a key before its job is saved (milliseconds, normally); a
+#: process that dies in between frees the key after this.
+CLAIM_SECONDS = 60.0
+#: Seconds a request waits for the job another process is making under its key.
+HOLDER_WAIT = 5.0
 
 
 def token_not_found() -> NotFound:
@@ -171,13 +179,38 @@ async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
     async with lock:
         first = await runtime.jobs.find_idempotent(job.owner, key)
         if first is None:
-            return await runtime.enqueue(job, max_pending=cap), False
+            store = runtime.jobs
+            if not isinstance(store, IdempotencyClaims):
+                return await runtime.enqueue(job, max_pending=cap), False
+            holder = await store.claim_idempotency(job.owner, key, job.id, ttl=CLAIM_SECONDS)
+            if holder is None:
+                try:
+                    return await runtime.enqueue(job, max_pending=cap), False
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await store.release_idempotency(job.owner, key, job.id)
+                    raise
+            first = await _made_elsewhere(runtime, holder)
     if not same_request(first, job):
         raise Conflict(
             "this Idempotency-Key was used for a different request",
             details={"job_id": first.id},
         )
     return first, True
+
+
+async def _made_elsewhere(runtime: Runtime, job_id: str) -> Job:
+    """The job another API process is making under the same key, once it is stored
+    (a 409 to retry if that takes over :data:`HOLDER_WAIT`: its enqueue failed, say)."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    while (job := await runtime.jobs.get(job_id)) is None:
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                "a request with this Idempotency-Key is being handled; retry it",
+                details={"job_id": job_id},
+            )
+        await asyncio.sleep(0.02)
+    return job
 
 
 def accepted(job: Job, *, replayed: bool) -> Response:

@@ -32,9 +32,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flickrhub_core import hookimpl
+from flickrhub_core.stores import IdempotencyClaims
 from flickrhub_redis._cache import RedisCache
 from flickrhub_redis._client import Keys, connect, ping
-from flickrhub_redis._jobs import IdempotencyClaims, RedisJobStore
+from flickrhub_redis._jobs import RedisJobStore
 from flickrhub_redis._oauth import RedisRequestTokenStore
 from flickrhub_redis._ratelimit import RedisRateLimiter
 

@@ -42,7 +42,6 @@ import builtins
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
@@ -169,19 +168,6 @@ _DELETE_IF_EQUAL = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-@runtime_checkable
-class IdempotencyClaims(Protocol):
-    """Optional job-store capability: reserve an ``Idempotency-Key`` atomically.
-
-    Not part of :class:`~flickrhub_core.stores.JobStore`; callers check for it
-    (``isinstance(store, IdempotencyClaims)``) and fall back to ``find_idempotent``.
-    """
-
-    async def claim_idempotency(
-        self, owner: str, key: str, job_id: str, *, ttl: float | None = CLAIM_TTL
-    ) -> str | None: ...
 
 
 class RedisJobStore:
@@ -345,6 +331,9 @@ class RedisJobStore:
             return None
         holder_id = text(holder)
         return None if holder_id == job_id else holder_id
+
+    async def release_idempotency(self, owner: str, key: str, job_id: str) -> None:
+        await self._delete_if_equal(keys=[self._keys.idempotency(owner, key)], args=[job_id])
 
     async def list(self, query: JobQuery) -> list[Job]:
         """In ``query``'s order (newest first, then id). The time bounds become a score
