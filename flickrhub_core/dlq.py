@@ -43,7 +43,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from flickrhub_core.errors import (
     Conflict,
@@ -54,7 +54,7 @@ from flickrhub_core.errors import (
 )
 from flickrhub_core.jobs import Job, JobState, utcnow
 from flickrhub_core.runtime import Runtime
-from flickrhub_core.stores import JobQuery
+from flickrhub_core.stores import IdempotencyClaims, JobQuery
 
 __all__ = [
     "MAX_BULK",
@@ -77,16 +77,6 @@ REPLAY_CLAIM_PREFIX = "flickrhub-dlq-replay:"
 
 #: One lock per (owner, dead job) while it is being replayed or purged in this process.
 _locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-@runtime_checkable
-class _ReplayClaims(Protocol):
-    """A job store that can reserve a key atomically (the Redis store's
-    ``claim_idempotency``): None when the claim is ours, else the holder's job id."""
-
-    async def claim_idempotency(
-        self, owner: str, key: str, job_id: str, *, ttl: float | None = ...
-    ) -> str | None: ...
 
 
 def not_found() -> NotFound:
@@ -256,7 +246,7 @@ async def _check_replayable(runtime: Runtime, dead: Job, *, quick: bool = False)
 async def _claim(runtime: Runtime, dead: Job, fresh: Job) -> None:
     """Across API processes, let one replay of ``dead`` through (stores that can)."""
     store = runtime.jobs
-    if not isinstance(store, _ReplayClaims):
+    if not isinstance(store, IdempotencyClaims):
         return
     holder = await store.claim_idempotency(
         dead.owner, REPLAY_CLAIM_PREFIX + dead.id, fresh.id, ttl=REPLAY_CLAIM_TTL
