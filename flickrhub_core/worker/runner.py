@@ -362,8 +362,6 @@ class JobRunner:
         job.result = result
         job.error = None
         job.from_cache = from_cache
-        if not from_cache:
-            job.cache_ttl_seconds = None
         job.progress = None
         job.started_at = job.started_at or utcnow()
         job.finished_at = utcnow()

@@ -35,8 +35,8 @@ class UserFlickr:
         self._cancel = cancel
         # Flickr's limit is per API key: every user of a key shares one budget.
         self._limit_key = credentials.consumer_key
-        #: Whether a request has started going to Flickr (after the rate limiter).
-        self.sent = False
+        # Whether a request has started going to Flickr (after the rate limiter).
+        self._sent = False
         #: True while the first request waits for its rate-limit slot: a worker that
         #: stops then interrupts an attempt that has sent nothing to Flickr.
         self.awaiting_first_slot = False
@@ -58,7 +58,7 @@ class UserFlickr:
         return await self._paced(lambda: self._client.check_tickets(self._credentials, tickets))
 
     async def _paced(self, send: Callable[[], Awaitable[T]]) -> T:
-        self.awaiting_first_slot = not self.sent
+        self.awaiting_first_slot = not self._sent
         try:
             waited = await self._limiter.acquire(self._limit_key)
         except Exception as exc:
@@ -75,7 +75,7 @@ class UserFlickr:
             metrics.RATE_LIMIT_WAITS.inc()
         if self._cancel is not None and self._cancel.is_set():
             raise JobCancelled("cancelled by request before the call was sent")
-        self.sent = True
+        self._sent = True
         try:
             return await send()
         except FlickrHttpError as exc:
