@@ -1,6 +1,7 @@
 """FlickrHub's worker job path in one process, without the broker.
 
-Job records are saved to Redis as ``Runtime.enqueue`` saves them, then each job is
+Job records are saved to Redis as ``Runtime.enqueue`` saves them, then each job's
+message (``encode_message``, as ``Runtime.enqueue`` publishes it) is
 handed to ``WorkerHost.handle`` as a delivery (16 at a time): the lease, the token
 cache, the signed call to the stand-in, the saves, the log line, the archive. What it
 leaves out is the AMQP side (frames, the consume and the ack), which the bare
@@ -114,7 +115,7 @@ async def run(jobs: int, rounds: int, look: bool) -> dict[str, object]:
 
     from flickrhub_core.cli.app import setup_logging
     from flickrhub_core.jobs import Job
-    from flickrhub_core.runtime import Runtime
+    from flickrhub_core.runtime import Runtime, encode_message
     from flickrhub_core.settings import load_settings
     from flickrhub_core.worker.host import WorkerHost
 
@@ -148,8 +149,7 @@ async def run(jobs: int, rounds: int, look: bool) -> dict[str, object]:
                     cache_bypass=True,
                 )
                 await runtime.jobs.save(job)
-                message = json.dumps({"job_id": job.id, "target": "rest"}).encode()
-                deliveries.append(Delivery(message))
+                deliveries.append(Delivery(encode_message(job)))
 
             cost = await timed_round(
                 asyncio.gather(*(handle(d) for d in deliveries)),

@@ -375,7 +375,11 @@ class Runtime:
 
 
 def encode_message(job: Job) -> bytes:
-    return json.dumps({"job_id": job.id, "target": job.target}).encode()
+    """The job's message: its ids, and its record as stored now, which lets a worker
+    start it in the round trip that takes its lease (``StartingLeases``)."""
+    return json.dumps(
+        {"job_id": job.id, "target": job.target, "record": job.model_dump_json()}
+    ).encode()
 
 
 def _broker_from(settings: Settings) -> Broker | None:

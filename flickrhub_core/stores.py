@@ -256,6 +256,27 @@ class CombinedLeases(JobLeases, Protocol):
 
 
 @runtime_checkable
+class StartingLeases(CombinedLeases, Protocol):
+    """Optional :class:`CombinedLeases` extension: take the lease and start the job's
+    attempt in one round trip.
+
+    The broker's message carries the job's record as it was stored when the message
+    was published (``Runtime.enqueue``, a scheduled retry). When the record is still
+    exactly that one, the worker knows the job before reading it, so it makes the
+    ``running`` record first and the store writes it with the lease, instead of the
+    worker saving it in a round trip of its own once it has read the job.
+    """
+
+    async def take_lease_and_start(
+        self, job_id: str, holder: str, ttl: float, published: str, started: Job
+    ) -> tuple[bool, bool, Job | None]:
+        """:meth:`CombinedLeases.take_lease_and_get`, and when the lease was taken, the
+        stored record is exactly ``published`` and no cancel is requested, ``started``
+        saved in its place as :meth:`JobStore.save` would. Returns ``(taken, started,
+        job)``: ``job`` is the stored job when it was not started, else None."""
+
+
+@runtime_checkable
 class JobArchive(Protocol):
     """Finished jobs kept after the job store lets them go (its ``JOB_TTL_*``, or the
     embedded mode's restart), so a client polling late still reads the outcome."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import types
 from collections.abc import AsyncIterator, Callable
@@ -118,6 +119,12 @@ async def store_dead_job(rt: Runtime, *, age: float = 0, **fields: Any) -> Job:
     await rt.jobs.save(job)
     await rt.broker.publish(DLQ, encode_message(job))
     return job
+
+
+def dead_job_ids(dead: list[tuple[bytes, str]]) -> list[tuple[str, str]]:
+    """Dead letters (``peek_dead``) as (job id, reason): a message also carries the
+    job's record as published, which later saves of the job changed."""
+    return [(json.loads(body)["job_id"], reason) for body, reason in dead]
 
 
 def raw_http(url: str, *chunks: bytes, timeout: float = 10) -> bytes:

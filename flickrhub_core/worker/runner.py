@@ -36,6 +36,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -57,7 +58,7 @@ from flickrhub_core.errors import (
 from flickrhub_core.flickr import Credentials
 from flickrhub_core.jobs import MAX_RESULT_BYTES, Job, JobState, bounded_error, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
-from flickrhub_core.stores import CacheRead, cache_read, cache_store
+from flickrhub_core.stores import CacheRead, StoredToken, cache_read, cache_store
 from flickrhub_core.targets import Target, TargetContext
 from flickrhub_core.token_cache import CachedTokenStore
 from flickrhub_core.worker.session import UserFlickr, is_rate_limited, rate_limit_pause
@@ -84,23 +85,80 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"  # its owner cancelled it while it ran (or between attempts)
 
 
+@dataclass
+class Ready:
+    """What a job's first attempt needs once the checks before it passed."""
+
+    target: Target
+    token: StoredToken
+    #: Seconds a read's answer is cached (None: not cached), its key and the miss.
+    ttl: float | None
+    key: str
+    cached: CacheRead
+
+
+@dataclass
+class Start(Ready):
+    """A job prepared from its published record (:meth:`JobRunner.prepare`): ``job``
+    is already in its attempt (``running``), for the store to save with the lease
+    (:class:`~flickrhub_core.stores.StartingLeases`) if its record is still
+    ``published``."""
+
+    published: str
+    job: Job
+    #: The state the attempt started from (``queued`` or ``retrying``).
+    previous: JobState
+
+
 class JobRunner:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.log = runtime.log
 
-    async def run(self, job: Job) -> Outcome:
-        """Run ``job``; every line logged meanwhile carries its ids (:func:`logs.bound_job`)."""
+    async def run(self, job: Job, start: Start | None = None) -> Outcome:
+        """Run ``job``; every line logged meanwhile carries its ids (:func:`logs.bound_job`).
+        With ``start`` the store started its attempt already (``job`` is ``start.job``)."""
         in_flight = metrics.child(metrics.JOBS_IN_FLIGHT, job.target)
         in_flight.inc()
         try:
             with logs.bound_job(job):
                 try:
-                    return await self._run(job)
+                    return await self._run(job, start)
                 except JobAlreadyFinished as exc:
                     return await self._finished_elsewhere(job, exc)
         finally:
             in_flight.dec()
+
+    async def prepare(self, published: str) -> Start | None:
+        """The job of a message's ``record``, started as its attempt would start it,
+        when nothing but the attempt is left to decide: its target is enabled, it is
+        ``queued`` or ``retrying`` with attempts left and no cancel request, its
+        owner's token is at hand and no cached answer would serve it. Else None, and
+        the job takes the usual way (read, checked, then started), which also
+        decides all those cases; so does any failure here. Nothing is written."""
+        try:
+            job = Job.model_validate_json(published)
+        except ValueError:
+            return None
+        target = self.rt.targets.get(job.target)
+        if (
+            target is None
+            or job.state not in (JobState.QUEUED, JobState.RETRYING)
+            or job.cancel_requested
+            or job.attempts >= job.max_attempts
+        ):
+            return None
+        try:
+            token = await self.rt.tokens.get(job.user_id)
+            ttl, key = self._cacheable(job, target)
+            cached = await cache_read(self.rt.cache, job.user_id, key) if ttl else CacheRead(None)
+        except Exception:  # the usual way meets it again, and decides
+            return None
+        if token is None or cached.value is not None:
+            return None
+        previous = job.state
+        _begin_attempt(job)
+        return Start(target, token, ttl, key, cached, published, job, previous)
 
     async def _finished_elsewhere(self, job: Job, exc: JobAlreadyFinished) -> Outcome:
         """A save of ``job`` was refused: another worker (whose lease lapsed, or that
@@ -116,7 +174,77 @@ class JobRunner:
                 setattr(job, name, getattr(stored, name))
         return Outcome.SKIPPED
 
-    async def _run(self, job: Job) -> Outcome:
+    async def _run(self, job: Job, start: Start | None) -> Outcome:
+        if start is None:
+            ready = await self._ready(job)
+            if isinstance(ready, Outcome):
+                return ready
+        else:
+            ready = start
+            if start.ttl:
+                self._count_miss(job)
+        target = ready.target
+        token = ready.token
+        credentials = Credentials(
+            token.consumer_key, token.consumer_secret, token.token, token.token_secret
+        )
+        watch = CancelWatch(self.rt.jobs, job.id, hard=target.is_idempotent(job))
+        session = UserFlickr(
+            self.rt.require_flickr(), credentials, self.rt.limiter, cancel=watch.event
+        )
+        started = None if start is None else start.previous
+        try:
+            result = await watch.run(lambda: self._attempts(job, target, session, watch, started))
+        except JobCancelled:
+            return await self._cancelled(job)
+        except JobError as exc:
+            if job.state is JobState.RETRYING:
+                # Only a delaying broker gets here with a retry due: it waits there.
+                await self.rt.broker.publish_delayed(
+                    job.queue, encode_message(job), self.retry_delay(job, exc)
+                )
+                return Outcome.RETRY_SCHEDULED
+            return await self._fail(job, exc, dead=exc.retryable)
+
+        encoded = json.dumps(result, separators=(",", ":")).encode()
+        if len(encoded) > MAX_RESULT_BYTES:
+            return await self._fail(
+                job,
+                JobError(
+                    f"the result is {len(encoded)} bytes, over the {MAX_RESULT_BYTES}-byte "
+                    "limit; ask for fewer items (per_page)",
+                    code="ERR_RESULT_TOO_LARGE",
+                ),
+            )
+        if ready.ttl:
+            try:
+                # Not if a write of this user finished since the miss (the cache tells).
+                await cache_store(
+                    self.rt.cache, job.user_id, ready.key, encoded, ready.ttl, ready.cached
+                )
+            except Exception as exc:  # a read not cached is only a later miss
+                self.log.warning("cache_store_failed", job_id=job.id, error=type(exc).__name__)
+        if target.is_write(job):
+            # Not skipped: the user's cached reads would show the state before the write.
+            await self._outcome_write(job, lambda: self.rt.cache.invalidate_user(job.user_id))
+        return await self._complete(job, result, from_cache=False)
+
+    def _cacheable(self, job: Job, target: Target) -> tuple[float | None, str]:
+        """Seconds the job's answer may be cached (None: not at all), and its key."""
+        ttl = (
+            None
+            if job.cache_bypass or not self.rt.settings.cache_enabled
+            else (target.cache_ttl(job, self.rt.settings))
+        )
+        return ttl, cache_key(job) if ttl else ""
+
+    def _count_miss(self, job: Job) -> None:
+        metrics.child(metrics.CACHE, "miss").inc()
+        self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
+
+    async def _ready(self, job: Job) -> Ready | Outcome:
+        """The checks before a job's attempt, each of which may end it here (the
+        outcome is returned), and the cache, which may answer it."""
         if job.state.finished:
             return Outcome.SKIPPED
         target = self.rt.targets.get(job.target)
@@ -146,71 +274,31 @@ class JobRunner:
                     "no connected Flickr account for this user_id", code="ERR_TOKEN_NOT_FOUND"
                 ),
             )
-        credentials = Credentials(
-            token.consumer_key, token.consumer_secret, token.token, token.token_secret
-        )
-        watch = CancelWatch(self.rt.jobs, job.id, hard=target.is_idempotent(job))
-        session = UserFlickr(
-            self.rt.require_flickr(), credentials, self.rt.limiter, cancel=watch.event
-        )
-
-        ttl = (
-            None
-            if job.cache_bypass or not self.rt.settings.cache_enabled
-            else (target.cache_ttl(job, self.rt.settings))
-        )
-        key = cache_key(job) if ttl else ""
+        ttl, key = self._cacheable(job, target)
         cached = CacheRead(None)
         if ttl:
             cached = await cache_read(self.rt.cache, job.user_id, key)
-            metrics.child(metrics.CACHE, "hit" if cached.value is not None else "miss").inc()
             if cached.value is not None:
+                metrics.child(metrics.CACHE, "hit").inc()
                 self.log.info(
                     "cache_hit", job_id=job.id, user_id=job.user_id, flickr_method=job.method
                 )
                 left = cached.seconds_left
                 job.cache_ttl_seconds = None if left is None else round(left)
                 return await self._complete(job, json.loads(cached.value), from_cache=True)
-            self.log.debug("cache_miss", job_id=job.id, flickr_method=job.method)
-
-        try:
-            result = await watch.run(lambda: self._attempts(job, target, session, watch))
-        except JobCancelled:
-            return await self._cancelled(job)
-        except JobError as exc:
-            if job.state is JobState.RETRYING:
-                # Only a delaying broker gets here with a retry due: it waits there.
-                await self.rt.broker.publish_delayed(
-                    job.queue, encode_message(job), self.retry_delay(job, exc)
-                )
-                return Outcome.RETRY_SCHEDULED
-            return await self._fail(job, exc, dead=exc.retryable)
-
-        encoded = json.dumps(result, separators=(",", ":")).encode()
-        if len(encoded) > MAX_RESULT_BYTES:
-            return await self._fail(
-                job,
-                JobError(
-                    f"the result is {len(encoded)} bytes, over the {MAX_RESULT_BYTES}-byte "
-                    "limit; ask for fewer items (per_page)",
-                    code="ERR_RESULT_TOO_LARGE",
-                ),
-            )
-        if ttl:
-            try:
-                # Not if a write of this user finished since the miss (the cache tells).
-                await cache_store(self.rt.cache, job.user_id, key, encoded, ttl, cached)
-            except Exception as exc:  # a read not cached is only a later miss
-                self.log.warning("cache_store_failed", job_id=job.id, error=type(exc).__name__)
-        if target.is_write(job):
-            # Not skipped: the user's cached reads would show the state before the write.
-            await self._outcome_write(job, lambda: self.rt.cache.invalidate_user(job.user_id))
-        return await self._complete(job, result, from_cache=False)
+            self._count_miss(job)
+        return Ready(target, token, ttl, key, cached)
 
     async def _attempts(
-        self, job: Job, target: Target, session: UserFlickr, watch: CancelWatch
+        self,
+        job: Job,
+        target: Target,
+        session: UserFlickr,
+        watch: CancelWatch,
+        started: JobState | None,
     ) -> Any:
-        """Run the attempts this delivery may make.
+        """Run the attempts this delivery may make; ``started``: the store started the
+        first one already, from that state (:meth:`prepare`).
 
         A broker that can delay messages (RabbitMQ) gets one attempt here; a retry
         then waits in the broker (see :meth:`_run`), not in a worker slot. The
@@ -220,8 +308,9 @@ class JobRunner:
         """
         while True:
             try:
-                return await self._attempt(job, target, session, watch)
+                return await self._attempt(job, target, session, watch, started)
             except JobError as exc:
+                started = None
                 if self.rt.broker.supports_delay or job.state is not JobState.RETRYING:
                     raise
                 delay = self.retry_delay(job, exc)
@@ -236,18 +325,25 @@ class JobRunner:
             raise JobCancelled("cancelled by request between attempts")
 
     async def _attempt(
-        self, job: Job, target: Target, session: UserFlickr, watch: CancelWatch
+        self,
+        job: Job,
+        target: Target,
+        session: UserFlickr,
+        watch: CancelWatch,
+        started: JobState | None,
     ) -> Any:
         """One call of the target; a retryable failure with attempts left marks the
         job ``retrying`` before it is raised. A Flickr 429 does not use up an attempt
         (see :attr:`Job.rate_limited`). After a cancel request any failure ends the
-        job cancelled instead (a non-idempotent attempt is let finish)."""
-        previous = job.state
-        job.attempts += 1
+        job cancelled instead (a non-idempotent attempt is let finish). With
+        ``started`` the store saved the attempt's start already, from that state."""
+        if started is None:
+            previous = job.state
+            _begin_attempt(job)
+            await self.rt.jobs.save(job)
+        else:
+            previous = started
         logs.bind_attempt(job.attempts)
-        job.state = JobState.RUNNING
-        job.started_at = job.started_at or utcnow()
-        await self.rt.jobs.save(job)
         await self.rt.emit("job_started", job, previous, level="debug")
         ctx = TargetContext(
             job=job,
@@ -463,6 +559,13 @@ class JobRunner:
         if job.duration_ms is not None:
             metrics.child(metrics.JOB_DURATION, job.target).observe(job.duration_ms / 1000)
         await self.rt.emit(event, job, previous)
+
+
+def _begin_attempt(job: Job) -> None:
+    """The job as an attempt starts it (then saved, before anything is sent)."""
+    job.attempts += 1
+    job.state = JobState.RUNNING
+    job.started_at = job.started_at or utcnow()
 
 
 def _store_hiccup(exc: Exception) -> bool:

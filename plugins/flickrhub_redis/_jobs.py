@@ -148,6 +148,27 @@ end
 return {taken, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
+# _TAKE_LEASE_AND_GET; when the lease was taken, the record is exactly the published
+# one and no cancel is requested, the started record replaces it (what ``save`` does
+# for a running job: a SET without TTL) and nothing else is returned.
+# KEYS: lease, job, cancel. ARGV: holder, ttl ms, published record, started record.
+# Returns {1, 1} when started, else {taken, 0, job, cancel}.
+_TAKE_LEASE_AND_START = """
+local holder = redis.call('GET', KEYS[1])
+local taken = 0
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  taken = 1
+end
+local job = redis.call('GET', KEYS[2])
+local cancel = redis.call('GET', KEYS[3])
+if taken == 1 and job == ARGV[3] and not cancel then
+  redis.call('SET', KEYS[2], ARGV[4])
+  return {1, 1}
+end
+return {taken, 0, job, cancel}
+"""
+
 # _TAKE_LEASE for each lease. KEYS: leases. ARGV: holder, ttl ms.
 # Returns the positions (from 1) of the leases another holder has.
 _RENEW_LEASES = """
@@ -173,7 +194,8 @@ return 0
 class RedisJobStore:
     """:class:`~flickrhub_core.stores.JobStore` on Redis, with the optional
     :class:`~flickrhub_core.stores.CancelRequests`,
-    :class:`~flickrhub_core.stores.CombinedLeases` and
+    :class:`~flickrhub_core.stores.StartingLeases` (so
+    :class:`~flickrhub_core.stores.CombinedLeases`) and
     :class:`~flickrhub_core.stores.CappedCreate`; every ``save`` is one script."""
 
     def __init__(
@@ -194,6 +216,7 @@ class RedisJobStore:
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._take_lease = client.register_script(_TAKE_LEASE)
         self._take_lease_and_get = client.register_script(_TAKE_LEASE_AND_GET)
+        self._take_lease_and_start = client.register_script(_TAKE_LEASE_AND_START)
         self._renew_leases = client.register_script(_RENEW_LEASES)
         self._save = client.register_script(_SAVE)
 
@@ -270,6 +293,17 @@ class RedisJobStore:
         keys = [self._keys.lease(job_id), self._keys.job(job_id), self._keys.cancel(job_id)]
         taken, raw, cancel = await self._take_lease_and_get(keys=keys, args=[holder, _ms(ttl)])
         return bool(taken), None if raw is None else _job(raw, cancel)
+
+    async def take_lease_and_start(
+        self, job_id: str, holder: str, ttl: float, published: str, started: Job
+    ) -> tuple[bool, bool, Job | None]:
+        keys = [self._keys.lease(job_id), self._keys.job(job_id), self._keys.cancel(job_id)]
+        args: list[str | int] = [holder, _ms(ttl), published, started.model_dump_json()]
+        reply = await self._take_lease_and_start(keys=keys, args=args)
+        if reply[1]:
+            return True, True, None
+        taken, _, raw, cancel = reply
+        return bool(taken), False, None if raw is None else _job(raw, cancel)
 
     async def renew_leases(
         self, job_ids: Sequence[str], holder: str, ttl: float

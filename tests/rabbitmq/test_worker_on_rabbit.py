@@ -13,10 +13,10 @@ from flickrhub_core.broker import MemoryBroker
 from flickrhub_core.broker.rabbitmq import RabbitBroker
 from flickrhub_core.errors import ConfigError, ServiceUnavailable
 from flickrhub_core.flickr import Credentials
-from flickrhub_core.runtime import Runtime, encode_message
+from flickrhub_core.runtime import Runtime
 from flickrhub_core.settings import Settings, load_settings
 from flickrhub_core.worker import WorkerHost
-from tests.helpers import builtin_plugins, started, targets_plugin, working
+from tests.helpers import builtin_plugins, dead_job_ids, started, targets_plugin, working
 from tests.rabbitmq.conftest import MakeBroker
 
 
@@ -84,7 +84,7 @@ async def test_exhausted_job_is_dead_lettered_over_rabbitmq(rt: Runtime, host: W
     async with asyncio.timeout(5):
         while not (dead := await rt.broker.peek_dead()):
             await asyncio.sleep(0.05)
-    assert dead == [(encode_message(job), "busy")]
+    assert dead_job_ids(dead) == [(job.id, "busy")]
     assert await rt.broker.depth(job.queue) == 0
 
 

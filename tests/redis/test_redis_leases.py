@@ -7,8 +7,8 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from flickrhub_core.jobs import Job
-from flickrhub_core.stores import CombinedLeases, JobLeases
+from flickrhub_core.jobs import Job, JobState, utcnow
+from flickrhub_core.stores import CombinedLeases, JobLeases, StartingLeases
 from flickrhub_redis import Keys, RedisJobStore
 
 
@@ -84,3 +84,74 @@ async def test_renewing_many_leases_names_those_another_holder_took(
     assert 25_000 < await client.pttl(keys.lease("j1")) <= 30_000
     assert await client.get(keys.lease("j2")) == b"b"
     assert await client.get(keys.lease("j3")) == b"a"  # a free lease is taken again
+
+
+def started_copy(job: Job) -> Job:
+    """``job`` as a worker starts its attempt."""
+    return job.model_copy(
+        update={"state": JobState.RUNNING, "attempts": job.attempts + 1, "started_at": utcnow()}
+    )
+
+
+async def test_the_lease_starts_a_job_stored_as_published(client: Redis, prefix: str) -> None:
+    jobs = store(client, prefix)
+    assert isinstance(jobs, StartingLeases)
+    job = Job(owner="app", user_id="u1", target="rest")
+    await jobs.save(job)
+
+    result = await jobs.take_lease_and_start(
+        job.id, "a", 10, job.model_dump_json(), started_copy(job)
+    )
+
+    assert result == (True, True, None)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.RUNNING and stored.attempts == 1
+    assert await client.get(Keys(prefix).lease(job.id)) == b"a"
+    assert await client.ttl(Keys(prefix).job(job.id)) == -1  # running: no expiry
+
+
+async def test_a_job_changed_since_published_is_read_not_started(
+    client: Redis, prefix: str
+) -> None:
+    jobs = store(client, prefix)
+    job = Job(owner="app", user_id="u1", target="rest")
+    published = job.model_dump_json()
+    await jobs.save(job.model_copy(update={"state": JobState.CANCELLED, "finished_at": utcnow()}))
+
+    taken, started, read = await jobs.take_lease_and_start(
+        job.id, "a", 10, published, started_copy(job)
+    )
+
+    assert (taken, started) == (True, False)
+    assert read is not None and read.state is JobState.CANCELLED
+
+
+async def test_a_cancel_request_keeps_the_job_from_being_started(
+    client: Redis, prefix: str
+) -> None:
+    jobs = store(client, prefix)
+    job = Job(owner="app", user_id="u1", target="rest")
+    await jobs.save(job)
+    await jobs.request_cancel(job.id)
+
+    taken, started, read = await jobs.take_lease_and_start(
+        job.id, "a", 10, job.model_dump_json(), started_copy(job)
+    )
+
+    assert (taken, started) == (True, False)
+    assert read is not None and read.state is JobState.QUEUED and read.cancel_requested
+
+
+async def test_a_lease_another_holder_has_starts_nothing(client: Redis, prefix: str) -> None:
+    jobs = store(client, prefix)
+    job = Job(owner="app", user_id="u1", target="rest")
+    await jobs.save(job)
+    await jobs.take_lease(job.id, "b", 10)
+
+    taken, started, read = await jobs.take_lease_and_start(
+        job.id, "a", 10, job.model_dump_json(), started_copy(job)
+    )
+
+    assert (taken, started) == (False, False)
+    assert read is not None and read.state is JobState.QUEUED
+    assert await client.get(Keys(prefix).lease(job.id)) == b"b"
