@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import stamina
 
 from flickrhub_core import logs, metrics
@@ -206,7 +207,7 @@ class JobRunner:
                 return Outcome.RETRY_SCHEDULED
             return await self._fail(job, exc, dead=exc.retryable)
 
-        encoded = json.dumps(result, separators=(",", ":")).encode()
+        encoded = result_json(result)
         if len(encoded) > MAX_RESULT_BYTES:
             return await self._fail(
                 job,
@@ -590,6 +591,16 @@ def _classify(exc: JobError, idempotent: bool) -> JobError:
         f"{exc.message}; the request may have reached Flickr, so it was not sent again "
         "(check the account before retrying)"
     )
+
+
+def result_json(result: Any) -> bytes:
+    """A result as compact JSON (UTF-8), to measure and cache it: orjson, about ten
+    times quicker, or the standard library for what orjson refuses (an integer beyond
+    64 bits)."""
+    try:
+        return orjson.dumps(result)
+    except orjson.JSONEncodeError:
+        return json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def cache_key(job: Job) -> str:

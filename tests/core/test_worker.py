@@ -16,7 +16,7 @@ from flickrhub_core.jobs import DLQ, queue_name, utcnow
 from flickrhub_core.runtime import Runtime, encode_message
 from flickrhub_core.settings import Settings
 from flickrhub_core.stores import StoredToken
-from flickrhub_core.worker import WorkerHost
+from flickrhub_core.worker import WorkerHost, runner
 from tests.helpers import (
     connected_token,
     dead_job_ids,
@@ -97,6 +97,31 @@ async def test_successful_job_is_completed_with_its_result(rt: Runtime, host: Wo
     assert job.result == {"stat": "ok", "n": 1}
     assert job.attempts == 1
     assert job.finished_at is not None
+
+
+async def test_a_result_over_the_size_limit_fails_the_job(
+    rt: Runtime, host: WorkerHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "MAX_RESULT_BYTES", 100)
+    Scripted.script = [{"photos": "x" * 200}]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None and job.error["code"] == "ERR_RESULT_TOO_LARGE"
+    assert job.result is None
+
+
+async def test_a_result_with_an_integer_beyond_64_bits_is_kept_exactly(
+    rt: Runtime, host: WorkerHost
+) -> None:
+    Scripted.script = [{"n": 2**70, "name": "Zoë"}]
+    job = await finished(rt, (await submit(rt)).id)
+    assert job.state is JobState.COMPLETED
+    assert job.result == {"n": 2**70, "name": "Zoë"}
+
+
+def test_a_result_is_measured_as_utf_8_json() -> None:
+    assert runner.result_json({"name": "Zoë", "n": [1, 2]}) == '{"name":"Zoë","n":[1,2]}'.encode()
+    assert runner.result_json({"n": 2**70}) == b'{"n":1180591620717411303424}'
 
 
 async def test_retryable_error_is_retried_then_succeeds(rt: Runtime, host: WorkerHost) -> None:
