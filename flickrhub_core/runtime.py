@@ -8,9 +8,10 @@ at start, with one line.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
+
+import orjson
 
 from flickrhub_core import logs, metrics
 from flickrhub_core.broker import Broker, MemoryBroker
@@ -377,9 +378,7 @@ class Runtime:
 def encode_message(job: Job) -> bytes:
     """The job's message: its ids, and its record as stored now, which lets a worker
     start it in the round trip that takes its lease (``StartingLeases``)."""
-    return json.dumps(
-        {"job_id": job.id, "target": job.target, "record": job.model_dump_json()}
-    ).encode()
+    return orjson.dumps({"job_id": job.id, "target": job.target, "record": job.model_dump_json()})
 
 
 def _broker_from(settings: Settings) -> Broker | None:
