@@ -1,5 +1,6 @@
-"""The transport contract. A message is a small JSON body naming a job; the job's
-record lives in the job store, so a message can be redelivered safely."""
+"""The transport contract. A message is a JSON body naming a job, with its record as
+published (``Runtime.encode_message``); the job's state lives in the job store, so a
+message can be redelivered safely."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 def message_job_id(body: bytes) -> str | None:
-    """The job a message names (``{"job_id", "target"}``), or None if it is unreadable."""
+    """The job a message names (``{"job_id", "target", "record"}``), or None if it is
+    unreadable."""
     try:
         message = json.loads(body)
     except ValueError:

@@ -135,7 +135,6 @@ class WorkerHost:
             self.rt.log.error("queue_message_invalid", size=len(delivery.body))
             await delivery.dead_letter("unreadable message")
             return
-        start = await self._prepare(job_id, message.get("record"))
         # A backend away (a Redis restart): keep the message and try the job again here,
         # for up to FLICKRHUB_STORE_WAIT_SECONDS. Each requeue would count towards a
         # quorum queue's delivery limit, which dead-letters a healthy job. A drain ends
@@ -143,8 +142,11 @@ class WorkerHost:
         unavailable = self.rt.unavailable_errors
         deadline = time.monotonic() + self.rt.settings.store_wait_seconds
         try:
+            start: Start | None = None
             for try_number in itertools.count(1):
                 try:
+                    if try_number == 1:
+                        start = await self._prepare(job_id, message.get("record"))
                     async with self._lease(job_id, start) as (job, started):
                         if job is None:
                             # Its record expired or was never stored: nothing can be run

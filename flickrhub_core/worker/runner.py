@@ -136,7 +136,9 @@ class JobRunner:
         ``queued`` or ``retrying`` with attempts left and no cancel request, its
         owner's token is at hand and no cached answer would serve it. Else None, and
         the job takes the usual way (read, checked, then started), which also
-        decides all those cases; so does any failure here. Nothing is written."""
+        decides all those cases; so does any failure here, but for a backend that
+        is away, which is raised as the usual way would raise it (the worker waits
+        for it). Nothing is written."""
         try:
             job = Job.model_validate_json(published)
         except ValueError:
@@ -153,6 +155,8 @@ class JobRunner:
             token = await self.rt.tokens.get(job.user_id)
             ttl, key = self._cacheable(job, target)
             cached = await cache_read(self.rt.cache, job.user_id, key) if ttl else CacheRead(None)
+        except self.rt.unavailable_errors:
+            raise
         except Exception:  # the usual way meets it again, and decides
             return None
         if token is None or cached.value is not None:

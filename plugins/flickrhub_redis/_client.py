@@ -144,6 +144,9 @@ class Keys:
     def lease(self, job_id: str) -> str:
         return f"{self.prefix}lease:{job_id}"
 
+    def start(self, job_id: str) -> str:
+        return f"{self.prefix}start:{job_id}"
+
     def batch(self, batch_id: str) -> str:
         return f"{self.prefix}batch:{_part(batch_id)}"
 

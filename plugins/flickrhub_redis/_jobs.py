@@ -22,6 +22,9 @@ Keys (``<p>`` is the prefix):
   ``cancel_requested`` from it. It expires after ``CANCEL_TTL``.
 * ``<p>lease:<id>``: the worker running the job (:class:`~flickrhub_core.stores.JobLeases`),
   with the lease's TTL; taken and renewed with one script, given up only by its holder.
+* ``<p>start:<id>``: the id of the call that took the lease and started the job
+  (:class:`~flickrhub_core.stores.StartingLeases`), with the lease's TTL, so that the
+  same call sent again is answered as it was.
 
 ``save`` is one script (one round trip): it refuses to store a second outcome of a
 finished job (:class:`~flickrhub_core.errors.JobAlreadyFinished`) or to store a job a
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -150,9 +154,11 @@ return {taken, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 
 # _TAKE_LEASE_AND_GET; when the lease was taken, the record is exactly the published
 # one and no cancel is requested, the started record replaces it (what ``save`` does
-# for a running job: a SET without TTL) and nothing else is returned.
-# KEYS: lease, job, cancel. ARGV: holder, ttl ms, published record, started record.
-# Returns {1, 1} when started, else {taken, 0, job, cancel}.
+# for a running job: a SET without TTL), the call's id is kept for the lease's time,
+# and nothing else is returned. A call sent again (its reply was lost with its
+# connection) finds its own id and answers started again.
+# KEYS: lease, job, cancel, start. ARGV: holder, ttl ms, published record, started
+# record, call id. Returns {1, 1} when started, else {taken, 0, job, cancel}.
 _TAKE_LEASE_AND_START = """
 local holder = redis.call('GET', KEYS[1])
 local taken = 0
@@ -162,9 +168,13 @@ if not holder or holder == ARGV[1] then
 end
 local job = redis.call('GET', KEYS[2])
 local cancel = redis.call('GET', KEYS[3])
-if taken == 1 and job == ARGV[3] and not cancel then
-  redis.call('SET', KEYS[2], ARGV[4])
-  return {1, 1}
+if taken == 1 then
+  if job == ARGV[3] and not cancel then
+    redis.call('SET', KEYS[2], ARGV[4])
+    redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[2])
+    return {1, 1}
+  end
+  if redis.call('GET', KEYS[4]) == ARGV[5] then return {1, 1} end
 end
 return {taken, 0, job, cancel}
 """
@@ -297,8 +307,14 @@ class RedisJobStore:
     async def take_lease_and_start(
         self, job_id: str, holder: str, ttl: float, published: str, started: Job
     ) -> tuple[bool, bool, Job | None]:
-        keys = [self._keys.lease(job_id), self._keys.job(job_id), self._keys.cancel(job_id)]
-        args: list[str | int] = [holder, _ms(ttl), published, started.model_dump_json()]
+        keys = [
+            self._keys.lease(job_id),
+            self._keys.job(job_id),
+            self._keys.cancel(job_id),
+            self._keys.start(job_id),
+        ]
+        call = secrets.token_hex(8)  # tells a repeat of this call from another call
+        args: list[str | int] = [holder, _ms(ttl), published, started.model_dump_json(), call]
         reply = await self._take_lease_and_start(keys=keys, args=args)
         if reply[1]:
             return True, True, None

@@ -4,7 +4,9 @@ time, renewed by its holder, given up only by it, gone after its TTL."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from flickrhub_core.jobs import Job, JobState, utcnow
@@ -155,3 +157,48 @@ async def test_a_lease_another_holder_has_starts_nothing(client: Redis, prefix: 
     assert (taken, started) == (False, False)
     assert read is not None and read.state is JobState.QUEUED
     assert await client.get(Keys(prefix).lease(job.id)) == b"b"
+
+
+async def test_a_start_sent_again_after_its_reply_was_lost_still_says_started(
+    client: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared connection sends a command again when the connection broke before
+    the reply came, although Redis may have run it: the repeat must answer as the
+    first call would have, or the worker would find its own job ``running`` and count
+    a second attempt (an upload: "outcome unknown") for one that has not run."""
+    jobs = store(client, prefix)
+    job = Job(owner="app", user_id="u1", target="upload")
+    await jobs.save(job)
+    script = jobs._take_lease_and_start
+
+    async def reply_lost_then_sent_again(**kwargs: Any) -> Any:
+        await script(**kwargs)
+        return await script(**kwargs)
+
+    monkeypatch.setattr(jobs, "_take_lease_and_start", reply_lost_then_sent_again)
+
+    result = await jobs.take_lease_and_start(
+        job.id, "a", 10, job.model_dump_json(), started_copy(job)
+    )
+
+    assert result == (True, True, None)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.attempts == 1
+
+
+async def test_a_second_start_of_the_same_message_reads_the_started_job(
+    client: Redis, prefix: str
+) -> None:
+    """Another call (a redelivered copy of the message on the same worker) is no repeat."""
+    jobs = store(client, prefix)
+    job = Job(owner="app", user_id="u1", target="upload")
+    await jobs.save(job)
+    published = job.model_dump_json()
+    await jobs.take_lease_and_start(job.id, "a", 10, published, started_copy(job))
+
+    taken, started, read = await jobs.take_lease_and_start(
+        job.id, "a", 10, published, started_copy(job)
+    )
+
+    assert (taken, started) == (True, False)
+    assert read is not None and read.state is JobState.RUNNING and read.attempts == 1
