@@ -140,17 +140,25 @@ return false
 """
 )
 
-# _TAKE_LEASE, then the job and its cancel request whether or not the lease was taken.
-# KEYS: lease, job, cancel. ARGV: holder, ttl ms. Returns {taken, job, cancel}.
-_TAKE_LEASE_AND_GET = """
+# _TAKE_LEASE, setting ``taken`` (0 or 1) for the rest of a script.
+# KEYS[1]: lease. ARGV[1], ARGV[2]: holder, ttl ms.
+_TAKEN = """
 local holder = redis.call('GET', KEYS[1])
 local taken = 0
 if not holder or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   taken = 1
 end
+"""
+
+# _TAKE_LEASE, then the job and its cancel request whether or not the lease was taken.
+# KEYS: lease, job, cancel. ARGV: holder, ttl ms. Returns {taken, job, cancel}.
+_TAKE_LEASE_AND_GET = (
+    _TAKEN
+    + """
 return {taken, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
+)
 
 # _TAKE_LEASE_AND_GET; when the lease was taken, the record is exactly the published
 # one and no cancel is requested, the started record replaces it (what ``save`` does
@@ -159,13 +167,9 @@ return {taken, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 # connection) finds its own id and answers started again.
 # KEYS: lease, job, cancel, start. ARGV: holder, ttl ms, published record, started
 # record, call id. Returns {1, 1} when started, else {taken, 0, job, cancel}.
-_TAKE_LEASE_AND_START = """
-local holder = redis.call('GET', KEYS[1])
-local taken = 0
-if not holder or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  taken = 1
-end
+_TAKE_LEASE_AND_START = (
+    _TAKEN
+    + """
 local job = redis.call('GET', KEYS[2])
 local cancel = redis.call('GET', KEYS[3])
 if taken == 1 then
@@ -178,6 +182,7 @@ if taken == 1 then
 end
 return {taken, 0, job, cancel}
 """
+)
 
 # _TAKE_LEASE for each lease. KEYS: leases. ARGV: holder, ttl ms.
 # Returns the positions (from 1) of the leases another holder has.
