@@ -9,7 +9,7 @@ import contextlib
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from quart import Response, request
@@ -175,28 +175,54 @@ async def submit(runtime: Runtime, job: Job) -> tuple[Job, bool]:
     cap = runtime.settings.max_pending_jobs
     if key is None:
         return await runtime.enqueue(job, max_pending=cap), False
-    lock = _key_locks.setdefault((job.owner, key), asyncio.Lock())
-    async with lock:
-        first = await runtime.jobs.find_idempotent(job.owner, key)
-        if first is None:
-            store = runtime.jobs
-            if not isinstance(store, IdempotencyClaims):
-                return await runtime.enqueue(job, max_pending=cap), False
-            holder = await store.claim_idempotency(job.owner, key, job.id, ttl=CLAIM_SECONDS)
-            if holder is None:
-                try:
-                    return await runtime.enqueue(job, max_pending=cap), False
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await store.release_idempotency(job.owner, key, job.id)
-                    raise
-            first = await _made_elsewhere(runtime, holder)
+    first = await first_or_make(
+        runtime, job.owner, key, job.id, lambda: runtime.enqueue(job, max_pending=cap)
+    )
+    if first is None:
+        return job, False
     if not same_request(first, job):
         raise Conflict(
             "this Idempotency-Key was used for a different request",
             details={"job_id": first.id},
         )
     return first, True
+
+
+async def first_or_make(
+    runtime: Runtime,
+    owner: str,
+    key: str,
+    job_id: str,
+    make: Callable[[], Awaitable[object]],
+) -> Job | None:
+    """The first job stored under the idempotency ``key``, or None once ``make`` has
+    made it here (its job, ``job_id``, stored under ``key``).
+
+    One request per key at a time in this process; across API processes sharing a
+    job store with :class:`~flickrhub_core.stores.IdempotencyClaims`, the first to
+    claim the key makes the job and the others wait for it (:func:`_made_elsewhere`).
+    A claim whose ``make`` failed is released, so a retry can make the job.
+    """
+    lock = _key_locks.setdefault((owner, key), asyncio.Lock())
+    async with lock:
+        first = await runtime.jobs.find_idempotent(owner, key)
+        if first is not None:
+            return first
+        store = runtime.jobs
+        claims = store if isinstance(store, IdempotencyClaims) else None
+        holder = None
+        if claims is not None:
+            holder = await claims.claim_idempotency(owner, key, job_id, ttl=CLAIM_SECONDS)
+        if holder is None:
+            try:
+                await make()
+            except BaseException:
+                if claims is not None:
+                    with contextlib.suppress(Exception):
+                        await claims.release_idempotency(owner, key, job_id)
+                raise
+            return None
+    return await _made_elsewhere(runtime, holder)
 
 
 async def _made_elsewhere(runtime: Runtime, job_id: str) -> Job:

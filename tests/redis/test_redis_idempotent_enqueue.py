@@ -1,23 +1,25 @@
 """The API's enqueue with an ``Idempotency-Key`` on a job store shared by several API
-processes (Redis): the first process to claim the key makes the job, the others
-answer with it."""
+processes (Redis): the first process to claim the key makes the job (or the batch),
+the others answer with it."""
 
 from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
 
-from flickrhub_api import submission
+from flickrhub_api import create_app, submission
+from flickrhub_api.routes.batches import BATCH_KEY_PREFIX
 from flickrhub_api.submission import submit
 from flickrhub_core import hookimpl
 from flickrhub_core.errors import Conflict, QueueFull
 from flickrhub_core.jobs import Job
 from flickrhub_core.runtime import Runtime
 from flickrhub_redis import RedisJobStore
+from tests.api.conftest import Client, connect
 
 KEY = "order-7"
 
@@ -89,3 +91,60 @@ async def test_the_first_claim_makes_and_queues_the_job(rt: Runtime) -> None:
     assert replayed is False
     assert await rt.jobs.find_idempotent(job.owner, KEY) == job
     assert await rt.broker.depth("flickr_rest") == 1
+
+
+@pytest.fixture
+async def api(rt: Runtime) -> AsyncIterator[Client]:
+    """The API of one process (``client`` is the Redis client here)."""
+    app = create_app(rt)
+    async with app.test_app():
+        await connect(rt)
+        yield app.test_client()
+
+
+def batch_calls() -> list[dict[str, object]]:
+    return [
+        {"method": "flickr.test.echo", "user_id": "user-1", "params": {"n": str(i)}}
+        for i in range(3)
+    ]
+
+
+def their_batch() -> list[Job]:
+    """The batch another API process makes for :func:`batch_calls` under ``KEY``."""
+    jobs = [
+        Job(
+            user_id="user-1",
+            target="rest",
+            method="flickr.test.echo",
+            params={"n": str(i)},
+            batch_id="their-batch",
+        )
+        for i in range(3)
+    ]
+    jobs[0].idempotency_key = BATCH_KEY_PREFIX + KEY
+    return jobs
+
+
+async def test_a_batch_key_another_process_claimed_is_answered_with_that_batch(
+    rt: Runtime, store: RedisJobStore, api: Client
+) -> None:
+    theirs = their_batch()
+    assert await store.claim_idempotency("default", BATCH_KEY_PREFIX + KEY, theirs[0].id) is None
+
+    async def other_process_queues_its_batch() -> None:
+        for job in theirs:  # one at a time, as the route queues them
+            await asyncio.sleep(0.05)
+            await store.save(job)
+
+    queueing = asyncio.create_task(other_process_queues_its_batch())
+    response = await api.post(
+        "/api/v1/flickr/batch", json={"calls": batch_calls()}, headers={"Idempotency-Key": KEY}
+    )
+    await queueing
+
+    assert response.status_code == 202, await response.get_data(as_text=True)
+    data = (await response.get_json())["data"]
+    assert data["batch_id"] == "their-batch"
+    assert data["job_ids"] == [job.id for job in theirs]
+    assert data["idempotent_replay"] is True
+    assert await rt.broker.depth("flickr_rest") == 0  # this process queued nothing

@@ -9,7 +9,9 @@ state and lists them in the order they were sent. If queueing fails part way
 not started, and the request fails: it can be sent again.
 
 An ``Idempotency-Key`` makes a retried batch return the first one's ``batch_id``
-and jobs instead of queueing them twice (409 if the calls differ).
+and jobs instead of queueing them twice (409 if the calls differ), across API
+processes too where the job store claims keys (``first_or_make``): a retry that
+meets a batch another process is still queueing waits for it to be whole.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import weakref
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -41,7 +42,9 @@ from flickrhub_api.openapi import errors, link
 from flickrhub_api.routes.jobs import POLL_INTERVAL, _target_for
 from flickrhub_api.submission import (
     ENQUEUE_NOTES,
+    HOLDER_WAIT,
     document_idempotency_key,
+    first_or_make,
     idempotency_key,
     new_job,
     require_user,
@@ -60,10 +63,9 @@ BATCHES_PATH = "/api/v1/flickr/batches"
 #: Prefix of the idempotency key stored on a batch's first job. Client keys are
 #: printable ASCII without spaces, so a batch's key never meets a ``/rest`` key.
 BATCH_KEY_PREFIX = "batch "
-
-_key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
-    weakref.WeakValueDictionary()
-)
+#: Seconds a batch another API process is queueing may go without a new job before a
+#: retry with the same key takes it as whole (its jobs are queued milliseconds apart).
+GROWTH_WAIT = 0.5
 
 
 def batch_not_found() -> NotFound:
@@ -224,19 +226,43 @@ async def enqueue_batch(data: BatchRequest) -> Response:
     if key is None:
         batch_id = await _enqueue(runtime, owner, jobs, None)
         return _accepted(batch_id, jobs, replayed=False)
-    lock = _key_locks.setdefault((owner, key), asyncio.Lock())
-    async with lock:
-        first = await runtime.jobs.find_idempotent(owner, BATCH_KEY_PREFIX + key)
-        if first is None or first.batch_id is None:
-            batch_id = await _enqueue(runtime, owner, jobs, key)
-            return _accepted(batch_id, jobs, replayed=False)
-    earlier = await batch_jobs(runtime, owner, first.batch_id)
-    if not _same_calls(earlier, jobs):
+    made: list[str] = []
+
+    async def make() -> None:
+        made.append(await _enqueue(runtime, owner, jobs, key))
+
+    first = await first_or_make(runtime, owner, BATCH_KEY_PREFIX + key, jobs[0].id, make)
+    if first is None:
+        return _accepted(made[0], jobs, replayed=False)
+    earlier = [] if first.batch_id is None else await _whole(runtime, owner, first.batch_id, jobs)
+    if first.batch_id is None or not _same_calls(earlier, jobs):
         raise Conflict(
             "this Idempotency-Key was used for a different request",
             details={"batch_id": first.batch_id},
         )
     return _accepted(first.batch_id, earlier, replayed=True)
+
+
+async def _whole(runtime: Runtime, owner: str, batch_id: str, jobs: Sequence[Job]) -> list[Job]:
+    """The first batch made with the key, waited for while another API process may
+    still be queueing it: while it has fewer jobs than ``jobs``, each the same call as
+    ours so far, and it grew in the last :data:`GROWTH_WAIT` seconds (at most
+    ``HOLDER_WAIT`` in all)."""
+    started = time.monotonic()
+    count, grew = -1, started
+    while True:
+        earlier = await batch_jobs(runtime, owner, batch_id)
+        now = time.monotonic()
+        if len(earlier) != count:
+            count, grew = len(earlier), now
+        if (
+            len(earlier) >= len(jobs)
+            or not _same_calls(earlier, jobs[: len(earlier)])
+            or now - grew >= GROWTH_WAIT
+            or now - started >= HOLDER_WAIT
+        ):
+            return earlier
+        await asyncio.sleep(0.02)
 
 
 def batch_status(batch_id: str, jobs: Sequence[Job]) -> dict[str, Any]:
