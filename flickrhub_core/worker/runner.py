@@ -355,7 +355,7 @@ class JobRunner:
             flickr=session,
             blobs=self.rt.blobs,
             settings=self.rt.settings,
-            log=self.log.bind(job_id=job.id, user_id=job.user_id),
+            log=self.log,
             report_progress=self._progress_reporter(job),
             cancel_event=watch.event,
         )

@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from flickrhub_core import logs
+from flickrhub_core import Target, TargetContext, logs
 from flickrhub_core.flickr import FlickrClient
 from flickrhub_core.jobs import Job
 from flickrhub_core.log_catalogue import EVENTS, JOB_FIELDS
 from flickrhub_core.runtime import Runtime
 from flickrhub_core.stores import StoredToken
 from flickrhub_core.worker import WorkerHost
+from tests.helpers import connected_token, finished, started, targets_plugin, working
 
 
 @pytest.fixture
@@ -108,3 +109,32 @@ def test_bound_job_restores_the_context() -> None:
         logs.bind_attempt(2)
         assert logs.job_context()["attempt"] == 2
     assert logs.job_context() == {}
+
+
+class Talking(Target):
+    """Logs a line of its own through ``ctx.log``."""
+
+    name = "talking"
+
+    async def execute(self, ctx: TargetContext) -> Any:
+        ctx.log.info("target_note", step="walked")
+        return {"stat": "ok"}
+
+
+async def test_a_targets_own_lines_carry_the_job_ids(
+    make_runtime: Callable[..., Runtime], lines: list[dict[str, Any]]
+) -> None:
+    runtime = make_runtime(targets_plugin(Talking()))
+    async with started(runtime, connected_token("u-talk")), working(WorkerHost(runtime)):
+        job = await runtime.enqueue(Job(user_id="u-talk", target="talking", trace_id="tr-2"))
+        await finished(runtime, job.id)
+
+    note = next(line for line in lines if line["event"] == "target_note")
+    assert {field: note.get(field) for field in JOB_FIELDS} == {
+        "job_id": job.id,
+        "user_id": "u-talk",
+        "target": "talking",
+        "attempt": 1,
+        "trace_id": "tr-2",
+    }
+    assert note["step"] == "walked"
