@@ -35,6 +35,8 @@ class TargetContext:
     flickr: UserFlickr
     blobs: BlobStore
     settings: Settings
+    #: The worker's logger: lines logged while the job runs carry its ids
+    #: (:func:`flickrhub_core.logs.bound_job`).
     log: structlog.stdlib.BoundLogger
     #: Report progress of long work (e.g. ``{"bytes_sent": n, "bytes_total": m}``).
     report_progress: Callable[[dict[str, Any]], Awaitable[None]]
